@@ -1,0 +1,46 @@
+"""Tabular benchmarks and the protocol that compares strategies on them."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .._registry import Registry
+from ..errors import ConfigError
+from ..space import Space, create_space
+from .nb201 import nb201
+from .tabular import TabularBenchmark, TabularEvaluator, read_columns
+
+__all__ = [
+    "TabularBenchmark", "TabularEvaluator", "read_columns", "BENCHMARKS", "list_benchmarks", "create_benchmark",
+]
+
+BENCHMARKS: Registry[TabularBenchmark] = Registry("benchmark")
+BENCHMARKS.register("nb201", nb201)
+
+
+@BENCHMARKS.register("tabular")
+def tabular(table: str | os.PathLike, space: str | Space | dict, **params: Any) -> TabularBenchmark:
+    """Any table of (architecture string, metric columns) over a registered or declared space."""
+    if isinstance(space, str):
+        space = create_space(space)
+    elif isinstance(space, dict):
+        space = Space.from_config(space)
+    return TabularBenchmark(table, space, **params)
+
+
+def list_benchmarks() -> list[str]:
+    return BENCHMARKS.names()
+
+
+def create_benchmark(name: str, **params: Any) -> TabularBenchmark:
+    """Build a registered benchmark: ``create_benchmark("nb201", table="path/nb201_cifar10.csv")``.
+
+    Raises:
+        UnknownNameError, ConfigError, DataError.
+    """
+    factory = BENCHMARKS.get(name)
+    try:
+        return factory(**params)
+    except TypeError as e:
+        raise ConfigError(f"bad parameters for benchmark {name!r}: {e}") from None

@@ -1,0 +1,288 @@
+"""Tabular benchmarks: a table of (architecture, metrics) rows used as an exact, instant evaluator.
+
+The loader takes every file path and column name as a parameter, so the same code reads any table of this
+layout (one row per architecture, one column per metric, optional cost tables joined by architecture).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError, DataError, InvalidArchitectureError
+from ..objectives import Objective
+from ..space import Architecture, Space
+
+__all__ = ["TabularBenchmark", "TabularEvaluator", "read_columns"]
+
+
+def read_columns(path: str | os.PathLike, columns: Sequence[str], numeric: Sequence[str] = ()) -> dict[str, list]:
+    """Read the named columns of a CSV file (``numeric`` ones as floats).
+
+    Raises:
+        DataError: the file is missing or unreadable, or lacks a named column, or a numeric cell is not a number.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise DataError(f"table {path!r} does not exist; pass the path of the benchmark CSV file")
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.reader(f)
+            try:
+                header = next(reader)
+            except StopIteration:
+                raise DataError(f"table {path!r} is empty; expected a CSV file with a header row") from None
+            missing = [c for c in columns if c not in header]
+            if missing:
+                raise DataError(
+                    f"table {path!r} has no column {', '.join(map(repr, missing))}; its columns are {header}"
+                )
+            idx = [header.index(c) for c in columns]
+            out: dict[str, list] = {c: [] for c in columns}
+            for lineno, row in enumerate(reader, start=2):
+                if not row:
+                    continue
+                if len(row) != len(header):
+                    raise DataError(f"{path}:{lineno}: {len(row)} fields, but the header has {len(header)}")
+                for c, i in zip(columns, idx):
+                    out[c].append(row[i])
+    except UnicodeDecodeError as e:
+        raise DataError(f"table {path!r} is not a UTF-8 CSV file ({e})") from None
+    except csv.Error as e:
+        raise DataError(f"table {path!r} is not a valid CSV file ({e})") from None
+    for c in numeric:
+        vals = out[c]
+        try:
+            out[c] = [float(v) if v != "" else math.nan for v in vals]
+        except ValueError:
+            bad = next(i for i, v in enumerate(vals) if not _is_float(v))
+            raise DataError(f"{path}:{bad + 2}: column {c!r} holds {vals[bad]!r}, not a number") from None
+    return out
+
+
+def _is_float(v: str) -> bool:
+    try:
+        float(v)
+        return True
+    except ValueError:
+        return v == ""
+
+
+@dataclass(frozen=True)
+class _Fidelity:
+    columns: Mapping[str, str]  # metric name (column at full fidelity) -> column at this fidelity
+
+
+class TabularBenchmark:
+    """A table of architectures and their metrics.
+
+    Args:
+        table: CSV path.
+        space: the space the architecture strings belong to.
+        arch_column: column holding architecture strings (``space.parse`` must read them).
+        objective: metric column to optimise; ``direction``: ``"max"`` or ``"min"``.
+        report: optional metric column reported for the best-objective architecture (e.g. test accuracy).
+        metrics: further metric columns to load.
+        time_column: training time in seconds at full fidelity (the simulated clock's cost); optional.
+        epoch_time_column: training time per epoch; with fidelities in epochs it prices each fidelity.
+        fidelities: ``{fidelity: {metric column: column at that fidelity}}``; the full fidelity maps to itself.
+        max_fidelity: the full fidelity (default: the largest key of ``fidelities``).
+        cost_table / cost_columns / cost_arch_column: a second CSV joined by architecture, whose columns
+            (e.g. latency per device) are loaded as costs.
+        name: benchmark name used in reports.
+
+    Raises:
+        DataError: missing files or columns, unreadable rows, duplicated or uncovered architectures.
+    """
+
+    def __init__(
+        self,
+        table: str | os.PathLike,
+        space: Space,
+        arch_column: str = "arch_str",
+        objective: str = "accuracy",
+        direction: str = "max",
+        report: str | None = None,
+        metrics: Sequence[str] = (),
+        time_column: str | None = None,
+        epoch_time_column: str | None = None,
+        fidelities: Mapping[float, Mapping[str, str]] | None = None,
+        max_fidelity: float | None = None,
+        cost_table: str | os.PathLike | None = None,
+        cost_columns: Sequence[str] = (),
+        cost_arch_column: str | None = None,
+        name: str = "tabular",
+    ) -> None:
+        self.table = os.fspath(table)
+        self.space = space
+        self.name = name
+        self.arch_column = arch_column
+        self.objective = Objective(objective, direction)
+        self.report = report
+        self.time_column = time_column
+        self.epoch_time_column = epoch_time_column
+        if isinstance(cost_columns, str):
+            cost_columns = [cost_columns]
+        self.cost_columns = tuple(cost_columns)
+        if self.cost_columns and cost_table is None:
+            cost_table = self.table
+        self.cost_table = None if cost_table is None else os.fspath(cost_table)
+        metric_cols = list(dict.fromkeys([objective] + ([report] if report else []) + list(metrics)))
+        fid_cols = [c for cols in (fidelities or {}).values() for c in cols.values()]
+        extra = [c for c in (time_column, epoch_time_column) if c]
+        numeric = list(dict.fromkeys(metric_cols + fid_cols + extra))
+        data = read_columns(self.table, [arch_column] + numeric, numeric)
+        self.metric_names = tuple(metric_cols)
+        self.keys: dict[tuple, int] = {}
+        self.archs: list[Architecture] = []
+        for i, text in enumerate(data[arch_column]):
+            try:
+                arch = space.parse(text)
+            except InvalidArchitectureError as e:
+                raise DataError(f"{self.table}:{i + 2}: column {arch_column!r}: {e}") from None
+            if arch.values in self.keys:
+                raise DataError(f"{self.table}:{i + 2}: architecture {text!r} appears twice")
+            self.keys[arch.values] = i
+            self.archs.append(arch)
+        self.columns: dict[str, np.ndarray] = {c: np.asarray(data[c], dtype=float) for c in numeric}
+        for c in metric_cols:
+            bad = np.flatnonzero(~np.isfinite(self.columns[c]))
+            if len(bad):
+                raise DataError(f"{self.table}:{bad[0] + 2}: column {c!r} is empty or not finite")
+        if self.cost_columns:
+            self._join_costs(self.cost_table, cost_arch_column or arch_column)  # type: ignore[arg-type]
+        self.fidelities: dict[float, _Fidelity] = {}
+        for f, cols in (fidelities or {}).items():
+            unknown = set(cols) - set(self.metric_names)
+            if unknown:
+                raise ConfigError(f"fidelity {f} maps unknown metrics {sorted(unknown)}; load them as metrics")
+            self.fidelities[float(f)] = _Fidelity(dict(cols))
+        self.max_fidelity = max_fidelity if max_fidelity is not None else (max(self.fidelities) if self.fidelities else None)
+        if self.max_fidelity is not None and self.max_fidelity not in self.fidelities:
+            self.fidelities[float(self.max_fidelity)] = _Fidelity({m: m for m in self.metric_names})
+
+    def _join_costs(self, path: str, arch_column: str) -> None:
+        data = read_columns(path, [arch_column] + list(self.cost_columns), self.cost_columns)
+        n = len(self.archs)
+        for c in self.cost_columns:
+            self.columns[c] = np.full(n, np.nan)
+        for j, text in enumerate(data[arch_column]):
+            try:
+                arch = self.space.parse(text)
+            except InvalidArchitectureError as e:
+                raise DataError(f"{path}:{j + 2}: column {arch_column!r}: {e}") from None
+            i = self.keys.get(arch.values)
+            if i is None:
+                continue
+            for c in self.cost_columns:
+                self.columns[c][i] = data[c][j]
+        for c in self.cost_columns:
+            missing = int(np.sum(~np.isfinite(self.columns[c])))
+            if missing:
+                raise DataError(f"cost table {path!r} column {c!r} lacks a value for {missing} architectures of {self.table!r}")
+
+    # --- queries -----------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.archs)
+
+    def row(self, arch: Architecture) -> int:
+        """Row of ``arch``. Raises KeyError with a clear message when the table lacks it."""
+        try:
+            return self.keys[arch.values]
+        except KeyError:
+            raise KeyError(f"architecture {str(arch)!r} is not in table {self.table!r}") from None
+
+    def value(self, arch: Architecture, column: str, fidelity: float | None = None) -> float:
+        col = column
+        if fidelity is not None and self.fidelities:
+            f = self.fidelities.get(float(fidelity))
+            if f is None:
+                raise ValueError(f"fidelity {fidelity} is not one of {sorted(self.fidelities)}")
+            col = f.columns.get(column, column)
+        return float(self.columns[col][self.row(arch)])
+
+    def optimum(self, column: str | None = None, direction: str | None = None) -> float:
+        col = column or self.objective.name
+        d = direction or (self.objective.direction if col == self.objective.name else "max")
+        v = self.columns[col]
+        return float(v.max() if d == "max" else v.min())
+
+    def mean(self, column: str) -> float:
+        """Mean over every row: the expected value of a uniformly random architecture."""
+        return float(self.columns[column].mean())
+
+    def duration(self, arch: Architecture, fidelity: float | None = None) -> float | None:
+        """Recorded training seconds at ``fidelity`` (full fidelity when None)."""
+        i = self.row(arch)
+        if self.epoch_time_column is not None:
+            f = fidelity if fidelity is not None else self.max_fidelity
+            if f is not None:
+                return float(self.columns[self.epoch_time_column][i] * f)
+        if self.time_column is not None:
+            full = float(self.columns[self.time_column][i])
+            if fidelity is not None and self.max_fidelity:
+                return full * float(fidelity) / float(self.max_fidelity)
+            return full
+        return None
+
+    def evaluator(self, metrics: Sequence[str] | None = None, replay_time_scale: float = 0.0) -> TabularEvaluator:
+        return TabularEvaluator(self, metrics, replay_time_scale)
+
+    def to_config(self) -> dict:
+        return {
+            "table": self.table, "space": self.space.to_config(), "arch_column": self.arch_column,
+            "objective": self.objective.name, "direction": self.objective.direction, "report": self.report,
+            "cost_table": self.cost_table, "cost_columns": list(self.cost_columns), "name": self.name,
+        }
+
+
+class TabularEvaluator:
+    """Evaluates an architecture by looking it up in a :class:`TabularBenchmark`.
+
+    Returns the benchmark's metric columns (objective, report, extra metrics; at the requested fidelity,
+    under their full-fidelity names) and its cost columns.
+
+    Args:
+        replay_time_scale: when > 0, ``evaluate`` really sleeps for the recorded training time times this
+            factor, so parallelism and crash/resume can be exercised with real processes.
+    """
+
+    def __init__(self, benchmark: TabularBenchmark, metrics: Sequence[str] | None = None,
+                 replay_time_scale: float = 0.0) -> None:
+        try:
+            scale = float(replay_time_scale)
+        except (TypeError, ValueError):
+            scale = -1.0
+        if not (scale >= 0 and math.isfinite(scale)):
+            raise ConfigError(f"replay_time_scale must be a number >= 0, got {replay_time_scale!r}")
+        self.benchmark = benchmark
+        self.metrics = tuple(metrics) if metrics is not None else benchmark.metric_names + benchmark.cost_columns
+        for m in self.metrics:
+            if m not in benchmark.columns:
+                raise ConfigError(f"metric {m!r} was not loaded from {benchmark.table!r}")
+        self.replay_time_scale = scale
+
+    def lookup(self, arch: Architecture, fidelity: float | None = None) -> dict[str, float]:
+        b = self.benchmark
+        return {m: b.value(arch, m, fidelity) for m in self.metrics}
+
+    def duration(self, arch: Architecture, fidelity: float | None = None) -> float | None:
+        return self.benchmark.duration(arch, fidelity)
+
+    def evaluate(self, arch: Architecture, fidelity: float | None = None) -> dict[str, float]:
+        out = self.lookup(arch, fidelity)
+        if self.replay_time_scale > 0:
+            d = self.duration(arch, fidelity)
+            if d:
+                time.sleep(d * self.replay_time_scale)
+        return out
+
+    def to_config(self) -> dict[str, Any]:
+        return {"type": "tabular", "replay_time_scale": self.replay_time_scale, "metrics": list(self.metrics)}

@@ -1,0 +1,53 @@
+"""Errors raised by archscout.
+
+Every error a user can cause derives from :class:`ArchscoutError`; its message says what is wrong
+and how to fix it, on one line, so the CLI can print it as it is.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ArchscoutError",
+    "ConfigError",
+    "InvalidArchitectureError",
+    "SpaceExhaustedError",
+    "StorageError",
+    "StorageVersionError",
+    "UnknownNameError",
+    "DataError",
+]
+
+
+class ArchscoutError(Exception):
+    """Base class of every error a user can cause or fix."""
+
+
+class ConfigError(ArchscoutError, ValueError):
+    """A setting is invalid (raised by constructors, before any work starts)."""
+
+
+class UnknownNameError(ArchscoutError, KeyError):
+    """A registry has no entry with the given name."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class InvalidArchitectureError(ArchscoutError, ValueError):
+    """An architecture (or its string form) does not belong to the space."""
+
+
+class SpaceExhaustedError(ArchscoutError):
+    """Every functionally distinct architecture of the space has already been proposed."""
+
+
+class DataError(ArchscoutError, ValueError):
+    """A data file (benchmark table) is missing, unreadable, or lacks a named column."""
+
+
+class StorageError(ArchscoutError):
+    """The storage cannot be opened, read or written."""
+
+
+class StorageVersionError(StorageError):
+    """The storage was written with another schema version."""

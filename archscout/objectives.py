@@ -1,0 +1,186 @@
+"""Objectives, constraints, candidates and results: the typed values that flow between layers."""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .errors import ConfigError
+from .space import Architecture
+
+__all__ = [
+    "Objective", "Constraint", "Candidate", "Result", "TrialState",
+    "parse_objectives", "parse_constraints", "pareto_mask",
+]
+
+_DIRECTIONS = ("max", "min")
+_OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt}
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A named objective with a direction and a unit (e.g. ``Objective("latency_ms", "min", "ms")``)."""
+
+    name: str
+    direction: str = "max"
+    unit: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ConfigError(f"an objective needs a non-empty name, got {self.name!r}")
+        if self.direction not in _DIRECTIONS:
+            raise ConfigError(f"objective {self.name!r}: direction must be 'max' or 'min', got {self.direction!r}")
+
+    @property
+    def sign(self) -> float:
+        """+1 for max, -1 for min: ``sign * value`` is always to be maximised."""
+        return 1.0 if self.direction == "max" else -1.0
+
+    def better(self, a: float, b: float) -> bool:
+        return a > b if self.direction == "max" else a < b
+
+    def to_config(self) -> dict:
+        return {"name": self.name, "direction": self.direction, "unit": self.unit}
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """A bound on a metric or cost, e.g. ``Constraint("latency_ms", "<=", 2.0)``."""
+
+    name: str
+    op: str
+    bound: float
+
+    def __post_init__(self) -> None:
+        if self.op not in _OPS:
+            raise ConfigError(f"constraint on {self.name!r}: op must be one of {list(_OPS)}, got {self.op!r}")
+        try:
+            b = float(self.bound)
+        except (TypeError, ValueError):
+            raise ConfigError(f"constraint on {self.name!r}: bound must be a number, got {self.bound!r}") from None
+        if not math.isfinite(b):
+            raise ConfigError(f"constraint on {self.name!r}: bound must be finite, got {self.bound!r}")
+        object.__setattr__(self, "bound", b)
+
+    def satisfied(self, value: float) -> bool:
+        return value is not None and math.isfinite(value) and _OPS[self.op](value, self.bound)
+
+    def violation(self, value: float) -> float:
+        """How far ``value`` is outside the bound (0 when satisfied)."""
+        if value is None or not math.isfinite(value):
+            return math.inf
+        return 0.0 if self.satisfied(value) else abs(value - self.bound)
+
+    def to_config(self) -> dict:
+        return {"name": self.name, "op": self.op, "bound": self.bound}
+
+
+class TrialState:
+    """Trial states (plain strings, stored as they are)."""
+
+    RUNNING = "running"
+    COMPLETE = "complete"
+    FAILED = "failed"
+    INFEASIBLE = "infeasible"  # rejected by a cheap cost model before dispatch, never trained
+    FINISHED = (COMPLETE, FAILED, INFEASIBLE)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """What a strategy proposes: an architecture, optionally at a fidelity (e.g. epochs).
+
+    ``id`` numbers the strategy's proposals in order; the study maps it to a trial number.
+    """
+
+    id: int
+    arch: Architecture
+    fidelity: float | None = None
+
+
+@dataclass(frozen=True)
+class Result:
+    """What an evaluation returned: metric values (for a complete trial) and the state."""
+
+    state: str = TrialState.COMPLETE
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    error: str | None = None
+
+    def values(self, objectives: Sequence[Objective]) -> np.ndarray:
+        """Objective values, shape ``(len(objectives),)``, signed so that larger is better; ``-inf``
+        for a trial that did not complete."""
+        if self.state != TrialState.COMPLETE:
+            return np.full(len(objectives), -np.inf)
+        return np.array([o.sign * float(self.metrics.get(o.name, -o.sign * np.inf)) for o in objectives])
+
+    def feasible(self, constraints: Sequence[Constraint]) -> bool:
+        return self.state == TrialState.COMPLETE and all(
+            c.satisfied(self.metrics.get(c.name, math.nan)) for c in constraints
+        )
+
+
+def parse_objectives(objectives: Any) -> tuple[Objective, ...]:
+    """Accept ``Objective`` objects, ``"name"``, ``("name", "max")``, ``{"name":..., "direction":...}``."""
+    if objectives is None:
+        raise ConfigError("give at least one objective, e.g. objectives=[Objective('accuracy', 'max')]")
+    if isinstance(objectives, (str, Objective, Mapping)):
+        objectives = [objectives]
+    out = []
+    for o in objectives:
+        if isinstance(o, Objective):
+            out.append(o)
+        elif isinstance(o, str):
+            out.append(Objective(o))
+        elif isinstance(o, Mapping):
+            out.append(Objective(**o))
+        elif isinstance(o, (tuple, list)):
+            out.append(Objective(*o))
+        else:
+            raise ConfigError(f"cannot read objective {o!r}; use Objective(name, 'max'|'min')")
+    if not out:
+        raise ConfigError("give at least one objective, e.g. objectives=[Objective('accuracy', 'max')]")
+    names = [o.name for o in out]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"objective names {names} are not distinct")
+    return tuple(out)
+
+
+def parse_constraints(constraints: Any) -> tuple[Constraint, ...]:
+    """Accept ``Constraint`` objects, ``("name", "<=", bound)``, dicts, or strings like ``"latency_ms<=2"``."""
+    out = []
+    for c in constraints or ():
+        if isinstance(c, Constraint):
+            out.append(c)
+        elif isinstance(c, Mapping):
+            out.append(Constraint(**c))
+        elif isinstance(c, (tuple, list)):
+            out.append(Constraint(*c))
+        elif isinstance(c, str):
+            for op in ("<=", ">=", "<", ">"):
+                if op in c:
+                    name, _, bound = c.partition(op)
+                    out.append(Constraint(name.strip(), op, bound.strip()))
+                    break
+            else:
+                raise ConfigError(f"cannot read constraint {c!r}; write it like 'latency_ms<=2.0'")
+        else:
+            raise ConfigError(f"cannot read constraint {c!r}; use Constraint(name, '<=', bound)")
+    return tuple(out)
+
+
+def pareto_mask(points: np.ndarray) -> np.ndarray:
+    """Boolean mask of the non-dominated rows of ``points`` (shape ``(n, m)``, every column maximised).
+    Duplicated points are all kept."""
+    pts = np.asarray(points, dtype=float)
+    n = len(pts)
+    mask = np.ones(n, dtype=bool)
+    for i in range(n):
+        if not mask[i]:
+            continue
+        dominated = np.all(pts[i] >= pts, axis=1) & np.any(pts[i] > pts, axis=1)
+        mask &= ~dominated
+    return mask

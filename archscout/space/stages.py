@@ -1,0 +1,241 @@
+"""Stages of variable depth with per-layer choices (OFA / FBNet-style macro spaces).
+
+A value is a tuple with one entry per stage; each stage is a tuple of its active layers; each layer is a
+tuple of the layer parameters' values in declaration order. Only active layers are stored, so two
+architectures that differ only in layers beyond a stage's depth are the same architecture.
+
+String form: stages separated by ``/``, each layer in parentheses, e.g.
+``(kernel=3,expand=4)(kernel=5,expand=6)/(kernel=3,expand=3)``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError, InvalidArchitectureError
+from .params import Ordinal, Param, _check_token, _Discrete
+
+__all__ = ["Stages"]
+
+_LAYER_RE = re.compile(r"\(([^()]*)\)")
+
+
+class Stages(Param):
+    """``n`` stages, each with a depth drawn from ``depth`` and per-layer choices from ``layer``.
+
+    Args:
+        n: number of stages (>= 1).
+        depth: the allowed depths, an :class:`Ordinal` (or a list, made ordinal); each >= 0.
+        layer: ``{name: Choice/Ordinal}``, the per-layer decisions (finite, unconditional).
+    """
+
+    kind = "stages"
+
+    def __init__(
+        self,
+        n: int,
+        depth: Ordinal | Sequence[int],
+        layer: Mapping[str, Param],
+        when: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(when)
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ConfigError(f"Stages needs an integer number of stages n >= 1, got {n!r}")
+        if not isinstance(depth, Param):
+            depth = Ordinal(list(depth))
+        if not isinstance(depth, _Discrete) or not all(
+            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in depth.options
+        ):
+            raise ConfigError(f"Stages depth must be an Ordinal of integers >= 0, got {depth!r}")
+        if not layer:
+            raise ConfigError("Stages needs at least one per-layer parameter, e.g. {'kernel': Choice([3, 5])}")
+        for name, p in layer.items():
+            _check_token(str(name), "layer parameter name")
+            if not isinstance(p, _Discrete) or p.when:
+                raise ConfigError(
+                    f"layer parameter {name!r} must be an unconditional Choice or Ordinal, got {p!r}"
+                )
+        self.n = n
+        self.depth = depth
+        self.layer: dict[str, _Discrete] = dict(layer)
+        self._keys = tuple(self.layer)
+        self._layer_size = math.prod(int(p.size()) for p in self.layer.values())
+        self.max_depth = max(depth.options)
+
+    # --- helpers -------------------------------------------------------------------------------
+    def _sample_layer(self, rng: np.random.Generator) -> tuple:
+        return tuple(p.sample(rng) for p in self.layer.values())
+
+    def _all_layers(self) -> list[tuple]:
+        return list(itertools.product(*(p.options for p in self.layer.values())))
+
+    # --- basic operations ----------------------------------------------------------------------
+    def sample(self, rng: np.random.Generator) -> tuple:
+        stages = []
+        for _ in range(self.n):
+            d = self.depth.sample(rng)
+            stages.append(tuple(self._sample_layer(rng) for _ in range(d)))
+        return tuple(stages)
+
+    def mutate(self, value: Any, rng: np.random.Generator) -> tuple:
+        """Change one decision: a stage's depth (adding a random layer or dropping the last), or one
+        choice of one layer."""
+        for _ in range(100):
+            s = int(rng.integers(self.n))
+            stage = value[s]
+            n_choices = len(stage) * len(self._keys)
+            if rng.random() < 1.0 / (1 + n_choices) or not n_choices:
+                opts = self.depth.neighbors(len(stage))
+                if not opts:
+                    continue
+                d = opts[int(rng.integers(len(opts)))]
+                new_stage = stage[:d] + tuple(self._sample_layer(rng) for _ in range(d - len(stage)))
+            else:
+                li = int(rng.integers(len(stage)))
+                ki = int(rng.integers(len(self._keys)))
+                p = self.layer[self._keys[ki]]
+                layer = list(stage[li])
+                layer[ki] = p.mutate(layer[ki], rng)
+                new_stage = stage[:li] + (tuple(layer),) + stage[li + 1:]
+            if new_stage != stage:
+                return value[:s] + (new_stage,) + value[s + 1:]
+        return value
+
+    def neighbors(self, value: Any) -> list[tuple]:
+        out = []
+        all_layers = None
+        for s, stage in enumerate(value):
+            for d in self.depth.neighbors(len(stage)):
+                if d < len(stage):
+                    out.append(value[:s] + (stage[:d],) + value[s + 1:])
+                else:  # grow by the needed layers, each possible layer config appended (copies beyond one)
+                    all_layers = all_layers or self._all_layers()
+                    for layer in all_layers:
+                        out.append(value[:s] + (stage + (layer,) * (d - len(stage)),) + value[s + 1:])
+            for li, layer in enumerate(stage):
+                for ki, key in enumerate(self._keys):
+                    for v in self.layer[key].neighbors(layer[ki]):
+                        new_layer = layer[:ki] + (v,) + layer[ki + 1:]
+                        out.append(value[:s] + (stage[:li] + (new_layer,) + stage[li + 1:],) + value[s + 1:])
+        return out
+
+    def crossover(self, a: Any, b: Any, rng: np.random.Generator) -> tuple:
+        return tuple(x if rng.random() < 0.5 else y for x, y in zip(a, b))
+
+    def validate(self, value: Any) -> tuple:
+        if isinstance(value, str):
+            return self.parse(value)
+        if not isinstance(value, (tuple, list)) or len(value) != self.n:
+            raise InvalidArchitectureError(f"expected {self.n} stages, got {value!r}")
+        out = []
+        for s, stage in enumerate(value):
+            if not isinstance(stage, (tuple, list)):
+                raise InvalidArchitectureError(f"stage {s} must be a list of layers, got {stage!r}")
+            try:
+                self.depth.validate(len(stage))
+            except InvalidArchitectureError:
+                raise InvalidArchitectureError(
+                    f"stage {s} has depth {len(stage)}; allowed depths are {list(self.depth.options)}"
+                ) from None
+            layers = []
+            for layer in stage:
+                if isinstance(layer, Mapping):
+                    missing = set(self._keys) - set(layer)
+                    extra = set(layer) - set(self._keys)
+                    if missing or extra:
+                        raise InvalidArchitectureError(
+                            f"layer {dict(layer)!r} in stage {s} must have exactly the keys {list(self._keys)}"
+                        )
+                    layer = tuple(layer[k] for k in self._keys)
+                if not isinstance(layer, (tuple, list)) or len(layer) != len(self._keys):
+                    raise InvalidArchitectureError(
+                        f"layer {layer!r} in stage {s} must give {list(self._keys)}"
+                    )
+                try:
+                    layers.append(tuple(self.layer[k].validate(v) for k, v in zip(self._keys, layer)))
+                except InvalidArchitectureError as e:
+                    raise InvalidArchitectureError(f"stage {s}: {e}") from None
+            out.append(tuple(layers))
+        return tuple(out)
+
+    def size(self) -> float:
+        per_stage = sum(self._layer_size**d for d in self.depth.options)
+        return per_stage**self.n
+
+    def values(self) -> Iterator[tuple]:
+        layers = self._all_layers()
+        per_stage = [stage for d in self.depth.options for stage in itertools.product(layers, repeat=d)]
+        return itertools.product(per_stage, repeat=self.n)
+
+    def n_dims(self) -> int:
+        return self.n * (1 + self.max_depth * len(self._keys))
+
+    # --- string form ---------------------------------------------------------------------------
+    def format(self, value: Any) -> str:
+        return "/".join(
+            "".join(
+                "(" + ",".join(f"{k}={self.layer[k].format(v)}" for k, v in zip(self._keys, layer)) + ")"
+                for layer in stage
+            )
+            for stage in value
+        )
+
+    def parse(self, text: str) -> tuple:
+        text = text.strip()
+        parts = text.split("/")
+        example = "(" + ",".join(f"{k}={self.layer[k].format(self.layer[k].options[0])}" for k in self._keys) + ")"
+        if len(parts) != self.n:
+            raise InvalidArchitectureError(
+                f"malformed stages {text!r}: expected {self.n} stages separated by '/', each like {example * 2}"
+            )
+        stages = []
+        for s, part in enumerate(parts):
+            if _LAYER_RE.sub("", part).strip():
+                raise InvalidArchitectureError(f"malformed stage {s} {part!r}: expected layers like {example}")
+            layers = []
+            for body in _LAYER_RE.findall(part):
+                layer = {}
+                for item in body.split(","):
+                    key, sep, v = item.partition("=")
+                    key = key.strip()
+                    if not sep or key not in self.layer or key in layer:
+                        raise InvalidArchitectureError(
+                            f"malformed layer ({body}) in stage {s}: expected {example}"
+                        )
+                    layer[key] = self.layer[key].parse(v)
+                layers.append(layer)
+            stages.append(layers)
+        return self.validate(stages)
+
+    # --- encodings -----------------------------------------------------------------------------
+    def encoding_size(self, kind: str = "onehot") -> int:
+        per_layer = sum(p.encoding_size() for p in self.layer.values())
+        return self.n * (self.depth.encoding_size() + self.max_depth * per_layer)
+
+    def encode(self, value: Any, kind: str = "onehot") -> np.ndarray:
+        """Per stage: the depth (thermometer), then each layer slot's one-hot choices (zeros when absent)."""
+        per_layer = sum(p.encoding_size() for p in self.layer.values())
+        parts = []
+        for s in range(self.n):
+            stage = value[s] if value is not None else ()
+            parts.append(self.depth.encode(len(stage)) if value is not None else np.zeros(self.depth.encoding_size()))
+            for li in range(self.max_depth):
+                if li < len(stage):
+                    parts.extend(p.encode(v) for p, v in zip(self.layer.values(), stage[li]))
+                else:
+                    parts.append(np.zeros(per_layer))
+        return np.concatenate(parts)
+
+    def _config(self) -> dict:
+        return {
+            "n": self.n,
+            "depth": self.depth.to_config(),
+            "layer": {k: p.to_config() for k, p in self.layer.items()},
+        }
+

@@ -1,0 +1,148 @@
+"""Append-only study records.
+
+A storage holds studies; a study is a header (its config, written once) and a log of events. Events are
+only ever appended, never updated: the state of a study is rebuilt by replaying its events in order.
+Every payload is JSON (nothing is ever unpickled).
+
+Event kinds:
+    ``ask``  ``{"cand": id, "arch": str, "fidelity": f|None}``: a trial started (trial number in ``trial``);
+    ``tell`` ``{"state": ..., "metrics": {...}, "error": str|None, "started_at": t, "finished_at": t}``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import StorageError
+
+__all__ = ["SCHEMA_VERSION", "Event", "Storage", "InMemoryStorage", "dumps", "loads"]
+
+SCHEMA_VERSION = 1
+
+
+def _clean(obj: Any) -> Any:
+    """Non-finite floats become strings so that records stay strict JSON."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return "nan" if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    if isinstance(obj, Mapping):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(_clean(obj), separators=(",", ":"), allow_nan=False, default=_default)
+
+
+def _default(obj: Any) -> Any:
+    import numpy as np
+
+    if isinstance(obj, np.generic):
+        return _clean(obj.item())
+    if isinstance(obj, np.ndarray):
+        return _clean(obj.tolist())
+    raise TypeError(f"cannot store a {type(obj).__name__} in a record: {obj!r}")
+
+
+def loads(text: str) -> Any:
+    return json.loads(text)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One appended record of a study."""
+
+    seq: int
+    kind: str
+    trial: int
+    payload: dict
+    time: float
+
+
+class Storage:
+    """Interface of every storage backend."""
+
+    url: str = ""
+
+    def create_study(self, name: str, config: Mapping[str, Any]) -> None:
+        """Write the header of a new study.
+
+        Raises:
+            StorageError: a study of that name exists.
+        """
+        raise NotImplementedError
+
+    def study_names(self) -> list[str]:
+        raise NotImplementedError
+
+    def study_config(self, name: str) -> dict:
+        raise NotImplementedError
+
+    def append(self, name: str, kind: str, trial: int, payload: Mapping[str, Any]) -> int:
+        """Append one event durably; returns its sequence number."""
+        raise NotImplementedError
+
+    def events(self, name: str, after: int = 0) -> list[Event]:
+        """Events with ``seq > after``, in order."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def resolve_name(self, name: str | None) -> str:
+        """``name`` itself, or the only study of the storage when ``name`` is None."""
+        names = self.study_names()
+        if name is None:
+            if len(names) == 1:
+                return names[0]
+            if not names:
+                raise StorageError(f"{self.url} holds no study; start one with `archscout search`")
+            raise StorageError(f"{self.url} holds several studies {names}; name one with --study")
+        if name not in names:
+            raise StorageError(f"{self.url} has no study {name!r}; it has {names}")
+        return name
+
+    def __enter__(self) -> Storage:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+class InMemoryStorage(Storage):
+    """Events in process memory: the fastest backend, for benchmarks and tests; lost at exit."""
+
+    url = "memory"
+
+    def __init__(self) -> None:
+        self._configs: dict[str, dict] = {}
+        self._events: dict[str, list[Event]] = {}
+        self._seq = 0
+
+    def create_study(self, name: str, config: Mapping[str, Any]) -> None:
+        if name in self._configs:
+            raise StorageError(f"a study named {name!r} already exists in memory storage")
+        self._configs[name] = loads(dumps(config))
+        self._events[name] = []
+
+    def study_names(self) -> list[str]:
+        return list(self._configs)
+
+    def study_config(self, name: str) -> dict:
+        return self._configs[self.resolve_name(name)]
+
+    def append(self, name: str, kind: str, trial: int, payload: Mapping[str, Any]) -> int:
+        self._seq += 1
+        # round-trip through JSON so that memory and SQLite behave identically
+        self._events[name].append(Event(self._seq, kind, trial, loads(dumps(payload)), time.time()))
+        return self._seq
+
+    def events(self, name: str, after: int = 0) -> list[Event]:
+        evs = self._events[self.resolve_name(name)]
+        return [e for e in evs if e.seq > after] if after else list(evs)

@@ -1,0 +1,168 @@
+"""Baseline strategies: random sampling, regularized evolution and local search (all deduplicated)."""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Any
+
+from ..errors import ConfigError
+from ..objectives import Candidate, Result
+from ..space import Architecture
+from .base import Capabilities, Strategy
+
+__all__ = ["RandomSearch", "RegularizedEvolution", "LocalSearch"]
+
+
+def _f2j(x: float) -> float | None:
+    """Scores go to JSON as numbers, with ``-inf`` (failed / infeasible) as ``null``."""
+    return None if x == -math.inf else x
+
+
+def _j2f(x: float | None) -> float:
+    return -math.inf if x is None else float(x)
+
+
+def _check_int(name: str, value: Any, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
+    return value
+
+
+class RandomSearch(Strategy):
+    """Uniform random sampling without functional repeats (the baseline every strategy must beat)."""
+
+    name = "random"
+    capabilities = Capabilities(multi_objective=True)
+
+    def _propose(self) -> Architecture:
+        return self.space.sample(self.rng)
+
+
+class RegularizedEvolution(Strategy):
+    """Regularized (aging) evolution, Real et al. 2019.
+
+    The first ``population_size`` proposals are random. Then each proposal mutates the best of
+    ``sample_size`` members drawn from the population; every result joins the population and the oldest
+    member leaves.
+
+    Args:
+        population_size: members kept (>= 2).
+        sample_size: tournament size (1 <= sample_size <= population_size).
+    """
+
+    name = "rea"
+
+    def __init__(self, space, objectives=None, constraints=(), seed=None, dedup=True,
+                 population_size: int = 30, sample_size: int = 20) -> None:
+        super().__init__(space, objectives, constraints, seed, dedup)
+        self.population_size = _check_int("population_size", population_size, 2)
+        self.sample_size = _check_int("sample_size", sample_size, 1)
+        if sample_size > population_size:
+            raise ConfigError(f"sample_size ({sample_size}) cannot exceed population_size ({population_size})")
+        self._population: deque[tuple[Architecture, float]] = deque(maxlen=self.population_size)
+
+    def _propose(self) -> Architecture:
+        pop = self._population
+        if len(pop) + len(self._pending) < self.population_size or not pop:
+            return self.space.sample(self.rng)
+        k = min(self.sample_size, len(pop))
+        idx = self.rng.choice(len(pop), size=k, replace=False)
+        parent = max((pop[int(i)] for i in idx), key=lambda m: m[1])[0]
+        return self.space.mutate(parent, self.rng)
+
+    def _observe(self, candidate: Candidate, result: Result) -> None:
+        self._population.append((candidate.arch, self.score(result)))
+
+    def _params(self) -> dict[str, Any]:
+        return {"population_size": self.population_size, "sample_size": self.sample_size}
+
+    def _state(self) -> dict[str, Any]:
+        return {"population": [[str(a), _f2j(s)] for a, s in self._population]}
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        self._population = deque(
+            ((self.space.parse(a), _j2f(s)) for a, s in state["population"]), maxlen=self.population_size
+        )
+
+
+class LocalSearch(Strategy):
+    """Hill climbing over the space's neighbourhood with restarts (White et al., 2021).
+
+    From the current architecture, the unevaluated neighbours are tried in random order; neighbours whose
+    function was already evaluated count with their known score at no cost. When the neighbourhood is
+    done, the search moves to the best neighbour if it beats the current one, else restarts from a random
+    architecture. With ``first_improvement=True`` it moves as soon as a neighbour is better.
+    """
+
+    name = "ls"
+
+    def __init__(self, space, objectives=None, constraints=(), seed=None, dedup=True,
+                 first_improvement: bool = False) -> None:
+        super().__init__(space, objectives, constraints, seed, dedup)
+        if not isinstance(first_improvement, bool):
+            raise ConfigError(f"first_improvement must be true or false, got {first_improvement!r}")
+        self.first_improvement = first_improvement
+        self._scores: dict[str, float] = {}
+        self._current: tuple[Architecture, float] | None = None
+        self._queue: list[Architecture] = []
+        self._neighbors: list[Architecture] = []
+
+    def _propose(self) -> Architecture:
+        while self._queue:
+            a = self._queue.pop()
+            if not self.is_seen(a):
+                return a
+        return self.space.sample(self.rng)
+
+    def _observe(self, candidate: Candidate, result: Result) -> None:
+        s = self.score(result)
+        self._scores[candidate.arch.functional_hash()] = s
+        if self._current is None:
+            self._move(candidate.arch, s)
+        elif self.first_improvement and s > self._current[1]:
+            self._move(candidate.arch, s)
+        self._advance()
+
+    def _move(self, arch: Architecture, score: float) -> None:
+        self._current = (arch, score)
+        nbrs = self.space.neighbors(arch)
+        order = self.rng.permutation(len(nbrs))
+        self._neighbors = [nbrs[int(i)] for i in order]
+        self._queue = [a for a in reversed(self._neighbors) if not self.is_seen(a)]
+
+    def _advance(self) -> None:
+        """While the current neighbourhood is fully known, move to its best member or restart."""
+        while self._current is not None and not self._queue:
+            pending = {c.arch.functional_hash() for c in self._pending.values()}
+            if any(a.functional_hash() in pending for a in self._neighbors):
+                return
+            best, best_s = None, self._current[1]
+            for a in self._neighbors:
+                s = self._scores.get(a.functional_hash(), -math.inf)
+                if s > best_s:
+                    best, best_s = a, s
+            if best is None:
+                self._current = None  # local optimum: restart from a random architecture
+                self._neighbors = []
+                return
+            self._move(best, best_s)
+
+    def _params(self) -> dict[str, Any]:
+        return {"first_improvement": self.first_improvement}
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "scores": {h: _f2j(s) for h, s in self._scores.items()},
+            "current": None if self._current is None else [str(self._current[0]), _f2j(self._current[1])],
+            "queue": [str(a) for a in self._queue],
+            "neighbors": [str(a) for a in self._neighbors],
+        }
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        p = self.space.parse
+        self._scores = {h: _j2f(s) for h, s in state["scores"].items()}
+        cur = state["current"]
+        self._current = None if cur is None else (p(cur[0]), _j2f(cur[1]))
+        self._queue = [p(a) for a in state["queue"]]
+        self._neighbors = [p(a) for a in state["neighbors"]]

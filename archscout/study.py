@@ -1,0 +1,417 @@
+"""Studies: objectives + constraints + a strategy + durable records, driven by ask/tell or ``optimize``."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .errors import ConfigError, SpaceExhaustedError, StorageError
+from .execution import Executor, Job, as_evaluator, create_executor
+from .objectives import (
+    Candidate, Constraint, Objective, Result, TrialState, pareto_mask, parse_constraints, parse_objectives,
+)
+from .space import Architecture, Space, create_space
+from .storage import Storage, create_storage
+from .strategies import Strategy, create_strategy
+
+__all__ = ["Trial", "Study", "create_study", "load_study"]
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One evaluation of a study, as recorded. Times are seconds since the epoch (or simulated seconds
+    when the study ran on the simulated executor)."""
+
+    number: int
+    arch: Architecture
+    fidelity: float | None = None
+    state: str = TrialState.RUNNING
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    error: str | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+
+    def to_json(self) -> dict:
+        return {
+            "number": self.number,
+            "state": self.state,
+            "arch": str(self.arch),
+            "functional_hash": self.arch.functional_hash(),
+            "fidelity": self.fidelity,
+            "metrics": dict(self.metrics),
+            "error": self.error,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+        }
+
+
+class Study:
+    """A search: use :func:`create_study` or :func:`load_study` rather than this constructor."""
+
+    def __init__(self, storage: Storage, name: str, config: Mapping[str, Any]) -> None:
+        self.storage = storage
+        self.name = name
+        self.config = dict(config)
+        self.space: Space = Space.from_config(config["space"])
+        self.objectives: tuple[Objective, ...] = parse_objectives(config["objectives"])
+        self.constraints: tuple[Constraint, ...] = parse_constraints(config["constraints"])
+        self.seed: int | None = config["seed"]
+        params = dict(config["strategy"])
+        sname = params.pop("name")
+        self.strategy: Strategy = create_strategy(
+            sname, self.space, objectives=self.objectives, constraints=self.constraints, seed=self.seed, **params
+        )
+        self._trials: dict[int, Trial] = {}
+        self._candidates: dict[int, Candidate] = {}  # running trial number -> candidate
+        self._requeue: list[int] = []
+        self._next_number = 0
+        self._replay()
+
+    # --- replay ------------------------------------------------------------------------------------
+    def _replay(self) -> None:
+        diverged = False
+        for ev in self.storage.events(self.name):
+            p = ev.payload
+            if ev.kind == "ask":
+                arch = self.space.parse(p["arch"])
+                fid = p.get("fidelity")
+                try:
+                    cand = self.strategy.ask()
+                except SpaceExhaustedError:
+                    cand = None
+                if cand is None or cand.arch != arch or cand.fidelity != fid:
+                    if cand is not None:
+                        self.strategy.on_fail(cand)
+                    diverged = True
+                    cand = Candidate(-1 - ev.trial, arch, fid)
+                self._candidates[ev.trial] = cand
+                self._trials[ev.trial] = Trial(ev.trial, arch, fid, TrialState.RUNNING, {}, None, ev.time, None)
+                self._next_number = max(self._next_number, ev.trial + 1)
+            elif ev.kind == "tell":
+                self._apply_tell(ev.trial, p)
+        if diverged:
+            warnings.warn(
+                f"replaying study {self.name!r}: the strategy proposed other architectures than the records "
+                "(was it changed?); every recorded result is kept and told to it", stacklevel=3,
+            )
+        self._requeue = sorted(n for n, t in self._trials.items() if t.state == TrialState.RUNNING)
+
+    def _apply_tell(self, number: int, p: Mapping[str, Any]) -> Trial:
+        old = self._trials[number]
+        trial = Trial(
+            number, old.arch, old.fidelity, p["state"], dict(p.get("metrics") or {}), p.get("error"),
+            p.get("started_at", old.started_at), p.get("finished_at"),
+        )
+        self._trials[number] = trial
+        cand = self._candidates.pop(number)
+        self.strategy.tell(cand, Result(trial.state, trial.metrics, trial.error))
+        return trial
+
+    # --- ask / tell --------------------------------------------------------------------------------
+    def ask(self) -> Trial:
+        """Start a trial: a trial interrupted by a crash is handed out again first, else the strategy
+        proposes a new candidate. The start is recorded before this returns.
+
+        Raises:
+            SpaceExhaustedError: the strategy has nothing new to propose.
+        """
+        if self._requeue:
+            return self._trials[self._requeue.pop(0)]
+        cand = self.strategy.ask()
+        number = self._next_number
+        self.storage.append(self.name, "ask", number, {"cand": cand.id, "arch": str(cand.arch), "fidelity": cand.fidelity})
+        self._next_number += 1
+        self._candidates[number] = cand
+        trial = Trial(number, cand.arch, cand.fidelity, TrialState.RUNNING, {}, None, time.time(), None)
+        self._trials[number] = trial
+        return trial
+
+    def tell(
+        self,
+        trial: Trial | int,
+        metrics: Mapping[str, float] | None = None,
+        *,
+        state: str | None = None,
+        error: str | None = None,
+        started_at: float | None = None,
+        finished_at: float | None = None,
+    ) -> Trial:
+        """Finish a running trial with its metrics (complete) or an error (failed).
+
+        Metrics that lack an objective, or hold a non-finite objective value, fail the trial with that
+        reason. The result is recorded durably before the strategy learns it.
+
+        Raises:
+            ConfigError: the trial is unknown or already finished, or ``state`` is invalid.
+        """
+        number = trial.number if isinstance(trial, Trial) else int(trial)
+        if number not in self._trials:
+            raise ConfigError(f"trial {number} does not exist in study {self.name!r}")
+        if self._trials[number].state != TrialState.RUNNING:
+            raise ConfigError(f"trial {number} is already {self._trials[number].state}; a trial is told once")
+        if state is None:
+            state = TrialState.COMPLETE if metrics is not None and error is None else TrialState.FAILED
+        if state not in TrialState.FINISHED:
+            raise ConfigError(f"state must be one of {TrialState.FINISHED}, got {state!r}")
+        clean: dict[str, float] = {}
+        if state == TrialState.COMPLETE:
+            clean, error = _check_metrics(metrics, self.objectives)
+            if error is not None:
+                state = TrialState.FAILED
+        elif metrics:
+            clean = {k: float(v) for k, v in metrics.items()}
+        if state == TrialState.FAILED and not error:
+            error = "failed without a reason"
+        if number in self._requeue:
+            self._requeue.remove(number)
+        payload = {
+            "state": state, "metrics": clean, "error": error,
+            "started_at": started_at if started_at is not None else self._trials[number].started_at,
+            "finished_at": finished_at if finished_at is not None else time.time(),
+        }
+        self.storage.append(self.name, "tell", number, payload)
+        return self._apply_tell(number, payload)
+
+    # --- the loop ----------------------------------------------------------------------------------
+    def optimize(
+        self,
+        evaluator: Any,
+        budget: int,
+        executor: str | Executor = "inline",
+        workers: int = 1,
+        progress: bool = False,
+        callbacks: Iterable[Callable[[Study, Trial], None]] = (),
+    ) -> list[Trial]:
+        """Run until the study holds ``budget`` evaluated trials (complete or failed), counting trials
+        recorded before this call: the budget belongs to the study.
+
+        Args:
+            evaluator: an object with ``evaluate(arch, fidelity) -> {metric: value}`` or a function of ``arch``.
+            budget: total number of evaluated trials the study should hold (>= 1).
+            executor: ``"inline"``, ``"process"``, ``"simulated"`` or an :class:`Executor`.
+            workers: parallel evaluations (executors built by name).
+            progress: show a progress bar on stderr with the best value so far.
+            callbacks: called as ``cb(study, trial)`` after each finished trial.
+
+        Returns:
+            the trials finished by this call, in the order they finished.
+        """
+        if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget <= 0:
+            raise ConfigError(f"budget must be a positive integer, got {budget!r}")
+        evaluator = as_evaluator(evaluator)
+        ex = executor if isinstance(executor, Executor) else create_executor(executor, workers=workers)
+        ex.start(evaluator)
+        bar = _Progress(self, budget) if progress else None
+        finished: list[Trial] = []
+        running: set[int] = set()
+        exhausted = False
+        try:
+            while True:
+                n_done = self.n_evaluated
+                while not exhausted and ex.free_slots() > 0 and n_done + len(running) < budget:
+                    try:
+                        trial = self.ask()
+                    except SpaceExhaustedError as e:
+                        warnings.warn(f"stopping early: {e}", stacklevel=2)
+                        exhausted = True
+                        break
+                    running.add(trial.number)
+                    ex.submit(Job(trial.number, trial.arch, trial.fidelity))
+                if not running:
+                    break
+                for c in ex.poll():
+                    running.discard(c.number)
+                    t = self.tell(c.number, c.metrics, error=c.error, started_at=c.started_at,
+                                  finished_at=c.finished_at)
+                    finished.append(t)
+                    if bar:
+                        bar.update(t)
+                    for cb in callbacks:
+                        cb(self, t)
+        finally:
+            ex.shutdown()
+            if bar:
+                bar.close()
+        return finished
+
+    # --- queries -----------------------------------------------------------------------------------
+    @property
+    def trials(self) -> list[Trial]:
+        """All trials, by number."""
+        return [self._trials[n] for n in sorted(self._trials)]
+
+    @property
+    def n_evaluated(self) -> int:
+        return sum(t.state in (TrialState.COMPLETE, TrialState.FAILED) for t in self._trials.values())
+
+    def _feasible(self) -> list[Trial]:
+        return [
+            t for t in self.trials
+            if Result(t.state, t.metrics).feasible(self.constraints)
+        ]
+
+    @property
+    def best_trial(self) -> Trial | None:
+        """The best feasible complete trial on the first objective (earliest on ties)."""
+        o = self.objectives[0]
+        best = None
+        for t in self._feasible():
+            if best is None or o.better(t.metrics[o.name], best.metrics[o.name]):
+                best = t
+        return best
+
+    def pareto_front(self) -> list[Trial]:
+        """Feasible complete trials not dominated on the objectives, by number."""
+        ts = self._feasible()
+        if not ts:
+            return []
+        pts = np.array([Result(t.state, t.metrics).values(self.objectives) for t in ts])
+        return [t for t, keep in zip(ts, pareto_mask(pts)) if keep]
+
+    def summary(self) -> dict:
+        counts: dict[str, int] = {}
+        for t in self._trials.values():
+            counts[t.state] = counts.get(t.state, 0) + 1
+        best = self.best_trial
+        return {
+            "study": self.name,
+            "storage": self.storage.url,
+            "space": self.space.name or "custom",
+            "strategy": self.config["strategy"]["name"],
+            "seed": self.seed,
+            "objectives": [o.to_config() for o in self.objectives],
+            "constraints": [c.to_config() for c in self.constraints],
+            "counts": counts,
+            "best": None if best is None else best.to_json(),
+            "pareto_front": [t.number for t in self.pareto_front()],
+        }
+
+
+def _check_metrics(metrics: Any, objectives: Sequence[Objective]) -> tuple[dict[str, float], str | None]:
+    if not isinstance(metrics, Mapping):
+        return {}, f"metrics must be a mapping of names to numbers, got {type(metrics).__name__}"
+    clean: dict[str, float] = {}
+    for k, v in metrics.items():
+        try:
+            clean[str(k)] = float(v)
+        except (TypeError, ValueError):
+            return {}, f"metric {k!r} is not a number: {v!r}"
+    for o in objectives:
+        if o.name not in clean:
+            return clean, f"objective {o.name!r} missing from the metrics (got {sorted(clean)})"
+        if not math.isfinite(clean[o.name]):
+            return clean, f"objective {o.name!r} is {clean[o.name]} (not finite)"
+    return clean, None
+
+
+class _Progress:
+    """tqdm bar with the number of evaluated trials and the best value so far."""
+
+    def __init__(self, study: Study, budget: int) -> None:
+        from tqdm import tqdm
+
+        self.study = study
+        self.bar = tqdm(total=budget, initial=min(study.n_evaluated, budget), unit="trial", file=sys.stderr,
+                        dynamic_ncols=True, desc=study.name)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        best = self.study.best_trial
+        o = self.study.objectives[0]
+        failed = sum(t.state == TrialState.FAILED for t in self.study.trials)
+        post = {}
+        if best is not None:
+            post[f"best {o.name}"] = f"{best.metrics[o.name]:.4g}"
+        if failed:
+            post["failed"] = failed
+        self.bar.set_postfix(post, refresh=False)
+
+    def update(self, trial: Trial) -> None:
+        if trial.state in (TrialState.COMPLETE, TrialState.FAILED):
+            self.bar.update(1)
+        self._refresh()
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+# --- factories -------------------------------------------------------------------------------------
+def create_study(
+    space: Space | str,
+    objectives: Any = ("score",),
+    constraints: Any = (),
+    strategy: str | Mapping[str, Any] = "random",
+    storage: str | Storage | None = None,
+    seed: int | None = None,
+    name: str = "default",
+    metadata: Mapping[str, Any] | None = None,
+) -> Study:
+    """Create a study and write its header to ``storage``.
+
+    Args:
+        space: a :class:`Space` or a registered space name.
+        objectives: ``Objective`` objects (or names, or ``(name, "max"|"min")`` pairs).
+        constraints: ``Constraint`` objects (or ``"latency_ms<=2"`` strings).
+        strategy: a registered strategy name, or ``{"name": ..., **params}``.
+        storage: a file path / ``sqlite:///path.db`` (durable) or ``None`` (in memory).
+        seed: seeds the strategy; the same seed gives the same trajectory.
+        name: the study's name inside the storage.
+        metadata: JSON-safe extra settings kept in the header (the CLI stores the evaluator there).
+
+    Raises:
+        ConfigError, UnknownNameError, StorageError: invalid settings, checked before anything is written.
+    """
+    if isinstance(space, str):
+        space = create_space(space)
+    if not isinstance(space, Space):
+        raise ConfigError(f"space must be a Space or a registered space name, got {space!r}")
+    objs = parse_objectives(objectives)
+    cons = parse_constraints(constraints)
+    if isinstance(strategy, str):
+        strategy = {"name": strategy}
+    elif isinstance(strategy, Strategy):
+        strategy = strategy.to_config()
+    if not isinstance(strategy, Mapping) or "name" not in strategy:
+        raise ConfigError(f"strategy must be a name or {{'name': ..., **params}}, got {strategy!r}")
+    params = {k: v for k, v in strategy.items() if k != "name"}
+    # validate now: build it once (it is rebuilt by the study from the stored config)
+    probe = create_strategy(strategy["name"], space, objectives=objs, constraints=cons, seed=seed, **params)
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"study name must be a non-empty string, got {name!r}")
+    config = {
+        "archscout": __version__,
+        "space": space.to_config(),
+        "objectives": [o.to_config() for o in objs],
+        "constraints": [c.to_config() for c in cons],
+        "strategy": probe.to_config(),
+        "seed": seed,
+        "metadata": dict(metadata or {}),
+    }
+    store = create_storage(storage)
+    store.create_study(name, config)
+    return Study(store, name, store.study_config(name))
+
+
+def load_study(storage: str | Storage, name: str | None = None) -> Study:
+    """Rebuild a study from its storage (header + replay of every record): finished trials are kept as
+    recorded; trials that were running when the process died are handed out again by ``ask``.
+
+    Raises:
+        StorageError: the storage does not exist, is not an archscout storage, or has no such study.
+    """
+    if isinstance(storage, str) and "://" not in storage and storage not in ("memory", ":memory:"):
+        import os
+
+        if not os.path.exists(storage):
+            raise StorageError(f"storage file {storage!r} does not exist; check the path")
+    store = create_storage(storage)
+    name = store.resolve_name(name)
+    return Study(store, name, store.study_config(name))
