@@ -90,15 +90,16 @@ class LocalSearch(Strategy):
     """Hill climbing over the space's neighbourhood with restarts (White et al., 2021).
 
     From the current architecture, the unevaluated neighbours are tried in random order; neighbours whose
-    function was already evaluated count with their known score at no cost. When the neighbourhood is
-    done, the search moves to the best neighbour if it beats the current one, else restarts from a random
-    architecture. With ``first_improvement=True`` it moves as soon as a neighbour is better.
+    function was already evaluated count with their known score at no cost. By default
+    (``first_improvement=True``) the search moves as soon as a neighbour is better; with ``False`` it
+    finishes the neighbourhood and moves to the best neighbour. When no neighbour beats the current
+    architecture it restarts from a random one.
     """
 
     name = "ls"
 
     def __init__(self, space, objectives=None, constraints=(), seed=None, dedup=True,
-                 first_improvement: bool = False) -> None:
+                 first_improvement: bool = True) -> None:
         super().__init__(space, objectives, constraints, seed, dedup)
         if not isinstance(first_improvement, bool):
             raise ConfigError(f"first_improvement must be true or false, got {first_improvement!r}")

@@ -1,0 +1,366 @@
+"""The ``archscout`` command: list, bench, search, resume, show.
+
+Everything here is also a Python call; the CLI only parses flags, builds components from their registries,
+and prints. Errors a user can fix are printed as one line, with a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from . import __version__
+from .errors import ArchscoutError, ConfigError
+
+__all__ = ["main"]
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {v}")
+    return v
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {v}")
+    return v
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not v >= 0:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
+    return v
+
+
+def _csv_list(text: str) -> list[str]:
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError("give at least one name, comma-separated")
+    return items
+
+
+# --- building benchmarks from flags ---------------------------------------------------------------------
+def _benchmark_params(ns: argparse.Namespace | Mapping[str, Any]) -> dict[str, Any]:
+    get = ns.get if isinstance(ns, Mapping) else (lambda k, d=None: getattr(ns, k, d))
+    params: dict[str, Any] = {}
+    table = get("table")
+    if table is None:
+        raise ConfigError("a tabular benchmark needs its table: pass --table PATH (the benchmark CSV file)")
+    params["table"] = os.path.abspath(table)
+    for key in ("objective", "report", "direction", "arch_column"):
+        if get(key) is not None:
+            params[key] = get(key)
+    if get("cost_table") is not None:
+        params["cost_table"] = os.path.abspath(get("cost_table"))
+    if get("cost_column"):
+        params["cost_columns"] = list(get("cost_column"))
+    if get("space") is not None:
+        params["space"] = get("space")
+    return params
+
+
+def _build_benchmark(name: str, params: Mapping[str, Any]):
+    from .benchmarks import create_benchmark
+
+    return create_benchmark(name, **params)
+
+
+# --- list -----------------------------------------------------------------------------------------------
+def cmd_list(ns: argparse.Namespace) -> int:
+    from .benchmarks import BENCHMARKS
+    from .execution import EXECUTORS
+    from .space.builtin import SPACES
+    from .strategies import STRATEGIES
+
+    kinds = {"strategies": STRATEGIES, "spaces": SPACES, "benchmarks": BENCHMARKS, "executors": EXECUTORS}
+    for kind in [ns.what] if ns.what else list(kinds):
+        reg = kinds[kind]
+        print(f"{kind}:")
+        for name in reg.names():
+            print(f"  {name:<12} {reg.doc(name)}")
+    return 0
+
+
+# --- bench ----------------------------------------------------------------------------------------------
+def cmd_bench(ns: argparse.Namespace) -> int:
+    from .benchmarks.protocol import format_table, plot_anytime, run_protocol, summarize
+
+    params = _benchmark_params(ns)
+    bench = _build_benchmark(ns.benchmark, params)
+    checkpoints = [int(c) for c in ns.checkpoints.split(",")] if ns.checkpoints else None
+    t0 = time.perf_counter()
+    runs = run_protocol(bench, ns.strategies, ns.seeds, ns.budget, workers=ns.workers, sim_workers=ns.sim_workers)
+    elapsed = time.perf_counter() - t0
+    summary = summarize(runs, bench, ns.budget, checkpoints)
+    summary["seeds"] = ns.seeds
+    summary["elapsed_s"] = elapsed
+    summary["command"] = "archscout " + " ".join(sys.argv[1:]) if sys.argv else ""
+    os.makedirs(ns.out, exist_ok=True)
+    with open(os.path.join(ns.out, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=1)
+    print(format_table(summary))
+    print(f"{len(ns.strategies)} strategies x {ns.seeds} seeds x {ns.budget} queries in {elapsed:.1f} s")
+    try:
+        plot_anytime(summary, os.path.join(ns.out, "anytime.png"))
+        print(f"wrote {ns.out}/summary.json and {ns.out}/anytime.png")
+    except ImportError as e:
+        print(f"wrote {ns.out}/summary.json (no plot: {e})")
+    return 0
+
+
+# --- search / resume ------------------------------------------------------------------------------------
+def _load_toml(path: str) -> dict:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+    if not os.path.isfile(path):
+        raise ConfigError(f"config file {path!r} does not exist")
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"config file {path!r} is not valid TOML: {e}") from None
+
+
+_TOML_SECTIONS = {
+    "study": {"name", "storage", "seed", "budget", "strategy", "strategy_params"},
+    "benchmark": {"name", "table", "objective", "report", "direction", "arch_column", "cost_table", "cost_column",
+                  "space"},
+    "execution": {"executor", "workers", "replay_time_scale"},
+}
+
+
+def _search_settings(ns: argparse.Namespace) -> dict[str, Any]:
+    """Merge the TOML file (if any) with flags; flags win."""
+    cfg: dict[str, dict] = {k: {} for k in _TOML_SECTIONS}
+    if ns.config:
+        raw = _load_toml(ns.config)
+        base = os.path.dirname(os.path.abspath(ns.config))
+        for section, values in raw.items():
+            if section not in _TOML_SECTIONS or not isinstance(values, dict):
+                raise ConfigError(f"{ns.config}: unknown section [{section}]; use {sorted(_TOML_SECTIONS)}")
+            unknown = set(values) - _TOML_SECTIONS[section]
+            if unknown:
+                raise ConfigError(
+                    f"{ns.config}: unknown key(s) {sorted(unknown)} in [{section}]; allowed: {sorted(_TOML_SECTIONS[section])}"
+                )
+            cfg[section].update(values)
+        for key in ("table", "cost_table"):  # paths in a config file are relative to the file
+            if isinstance(cfg["benchmark"].get(key), str):
+                cfg["benchmark"][key] = os.path.join(base, cfg["benchmark"][key])
+        if isinstance(cfg["study"].get("storage"), str) and "://" not in cfg["study"]["storage"]:
+            cfg["study"]["storage"] = os.path.join(base, cfg["study"]["storage"])
+        if isinstance(cfg["benchmark"].get("cost_column"), str):
+            cfg["benchmark"]["cost_column"] = [cfg["benchmark"]["cost_column"]]
+    flags = {
+        "study": {"name": ns.study, "storage": ns.storage, "seed": ns.seed, "budget": ns.budget, "strategy": ns.strategy},
+        "benchmark": {"name": ns.benchmark, "table": ns.table, "objective": ns.objective, "report": ns.report,
+                      "direction": ns.direction, "arch_column": ns.arch_column, "cost_table": ns.cost_table,
+                      "cost_column": ns.cost_column, "space": ns.space},
+        "execution": {"executor": ns.executor, "workers": ns.workers, "replay_time_scale": ns.replay_time_scale},
+    }
+    for section, values in flags.items():
+        for k, v in values.items():
+            if v is not None:
+                cfg[section][k] = v
+    return cfg
+
+
+def cmd_search(ns: argparse.Namespace) -> int:
+    from .study import create_study
+
+    cfg = _search_settings(ns)
+    st, bm, ex = cfg["study"], cfg["benchmark"], cfg["execution"]
+    if not bm.get("name"):
+        raise ConfigError("say what to search: --benchmark NAME --table PATH (see `archscout list benchmarks`)")
+    budget = st.get("budget")
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget <= 0:
+        raise ConfigError(f"budget must be a positive integer, got {budget!r}; pass --budget N")
+    bench_params = _benchmark_params(bm)
+    bench = _build_benchmark(bm["name"], bench_params)
+    scale = ex.get("replay_time_scale", 0.0)
+    evaluator = bench.evaluator(replay_time_scale=scale)
+    strategy: Any = st.get("strategy", "rea")
+    if st.get("strategy_params"):
+        strategy = {"name": strategy, **st["strategy_params"]}
+    run = {
+        "benchmark": {"name": bm["name"], "params": bench_params},
+        "replay_time_scale": scale,
+        "executor": ex.get("executor", "inline"),
+        "workers": int(ex.get("workers", 1)),
+        "budget": budget,
+    }
+    objective = bench.objective
+    storage = st.get("storage")
+    if storage is None:
+        raise ConfigError("search needs a storage to record trials: pass --storage runs/NAME.db")
+    study = create_study(bench.space, objectives=[objective], strategy=strategy, storage=storage,
+                         seed=st.get("seed"), name=st.get("name") or "default", metadata={"run": run})
+    return _run(study, evaluator, run, ns)
+
+
+def _run(study, evaluator, run: Mapping[str, Any], ns: argparse.Namespace) -> int:
+    try:
+        study.optimize(evaluator, budget=run["budget"], executor=run["executor"], workers=run["workers"],
+                       progress=not getattr(ns, "no_progress", False))
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; every finished trial is recorded. Continue with: archscout resume {study.storage.url}",
+              file=sys.stderr)
+        return 130
+    _print_summary(study)
+    return 0
+
+
+def cmd_resume(ns: argparse.Namespace) -> int:
+    from .study import load_study
+
+    study = load_study(ns.storage, ns.study)
+    run = dict(study.config.get("metadata", {}).get("run") or {})
+    if not run:
+        raise ConfigError(
+            f"{ns.storage} was not started by `archscout search`, so it does not record how to evaluate; "
+            "resume it from Python with load_study(...).optimize(evaluator, budget)"
+        )
+    for key in ("budget", "executor", "workers"):
+        if getattr(ns, key, None) is not None:
+            run[key] = getattr(ns, key)
+    bench = _build_benchmark(run["benchmark"]["name"], run["benchmark"]["params"])
+    evaluator = bench.evaluator(replay_time_scale=run.get("replay_time_scale", 0.0))
+    done = study.n_evaluated
+    print(f"resuming study {study.name!r}: {done} of {run['budget']} trials recorded"
+          + (f", {len(study._requeue)} interrupted trial(s) to run again" if study._requeue else ""), file=sys.stderr)
+    return _run(study, evaluator, run, ns)
+
+
+# --- show -----------------------------------------------------------------------------------------------
+def _print_summary(study) -> None:
+    s = study.summary()
+    best = s["best"]
+    counts = ", ".join(f"{v} {k}" for k, v in sorted(s["counts"].items()))
+    print(f"study {s['study']!r} in {s['storage']}: {counts}")
+    if best:
+        o = study.objectives[0].name
+        print(f"best: trial {best['number']} {o}={best['metrics'][o]:.6g} arch {best['arch']}")
+
+
+def cmd_show(ns: argparse.Namespace) -> int:
+    from .study import load_study
+
+    study = load_study(ns.storage, ns.study)
+    if ns.json:
+        json.dump({"study": study.summary(), "trials": [t.to_json() for t in study.trials]}, sys.stdout, indent=1)
+        print()
+        return 0
+    _print_summary(study)
+    names = [o.name for o in study.objectives]
+    print(f"{'number':>6}  {'state':<10}" + "".join(f"{n:>18}" for n in names) + "  arch")
+    for t in study.trials:
+        vals = "".join(f"{t.metrics[n]:>18.6g}" if n in t.metrics else f"{'-':>18}" for n in names)
+        print(f"{t.number:>6}  {t.state:<10}{vals}  {t.arch}")
+    return 0
+
+
+# --- parser ---------------------------------------------------------------------------------------------
+def _add_benchmark_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--table", help="benchmark CSV file")
+    p.add_argument("--objective", help="objective column (e.g. valid_acc_200ep)")
+    p.add_argument("--report", help="column reported for the best architecture (e.g. test_acc_200ep)")
+    p.add_argument("--direction", choices=["max", "min"], help="optimise the objective up (max) or down (min)")
+    p.add_argument("--arch-column", dest="arch_column", help="column of architecture strings (default arch_str)")
+    p.add_argument("--cost-table", dest="cost_table", help="second CSV with cost columns, joined by architecture")
+    p.add_argument("--cost-column", dest="cost_column", action="append", help="cost column to load (repeatable)")
+    p.add_argument("--space", help="space of a generic 'tabular' benchmark (a registered space name)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="archscout", description="Hardware-aware neural architecture search.")
+    parser.add_argument("--version", action="version", version=f"archscout {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("list", help="list strategies, spaces, benchmarks and executors")
+    p.add_argument("what", nargs="?", choices=["strategies", "spaces", "benchmarks", "executors"])
+    p.set_defaults(fn=cmd_list)
+
+    p = sub.add_parser("bench", help="compare strategies on a tabular benchmark (strategies x seeds x budget)")
+    p.add_argument("benchmark", help="benchmark name (see `archscout list benchmarks`)")
+    _add_benchmark_flags(p)
+    p.add_argument("--strategies", type=_csv_list, default=["random", "rea", "ls"], help="comma-separated names")
+    p.add_argument("--budget", type=_positive_int, default=100, help="queries per run")
+    p.add_argument("--seeds", type=_positive_int, default=10, help="number of seeds (0..N-1)")
+    p.add_argument("--out", default="results/bench", help="output folder for summary.json and anytime.png")
+    p.add_argument("--workers", type=_positive_int, default=2, help="processes sharing the runs")
+    p.add_argument("--sim-workers", dest="sim_workers", type=_positive_int, default=1,
+                   help="parallel evaluations on the simulated clock (asynchronous search)")
+    p.add_argument("--checkpoints", help="comma-separated budgets to report (default 10,25,50,100,150,200,300,...)")
+    p.set_defaults(fn=cmd_bench)
+
+    p = sub.add_parser("search", help="run one study, recorded in a storage")
+    p.add_argument("config", nargs="?", help="TOML file with [study], [benchmark], [execution] sections")
+    p.add_argument("--benchmark", help="tabular benchmark to search (e.g. nb201)")
+    _add_benchmark_flags(p)
+    p.add_argument("--strategy", help="strategy name (default rea)")
+    p.add_argument("--budget", type=_positive_int, help="trials the study should hold")
+    p.add_argument("--seed", type=_non_negative_int, help="seed; the same seed gives the same trajectory")
+    p.add_argument("--storage", help="SQLite file (or sqlite:///path.db) recording every trial")
+    p.add_argument("--study", help="study name inside the storage (default 'default')")
+    p.add_argument("--executor", choices=["inline", "process", "simulated"], help="where evaluations run")
+    p.add_argument("--workers", type=_positive_int, help="parallel evaluations")
+    p.add_argument("--replay-time-scale", dest="replay_time_scale", type=_non_negative_float,
+                   help="really wait the table's training time times this factor")
+    p.add_argument("--no-progress", dest="no_progress", action="store_true", help="no progress bar")
+    p.set_defaults(fn=cmd_search)
+
+    p = sub.add_parser("resume", help="continue a study after a crash or interruption")
+    p.add_argument("storage", help="the study's storage file")
+    p.add_argument("--study", help="study name (when the storage holds several)")
+    p.add_argument("--budget", type=_positive_int, help="raise or keep the study's budget")
+    p.add_argument("--executor", choices=["inline", "process", "simulated"])
+    p.add_argument("--workers", type=_positive_int)
+    p.add_argument("--no-progress", dest="no_progress", action="store_true")
+    p.set_defaults(fn=cmd_resume)
+
+    p = sub.add_parser("show", help="print a study's trials")
+    p.add_argument("storage", help="the study's storage file")
+    p.add_argument("--study", help="study name (when the storage holds several)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(fn=cmd_show)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    try:
+        return int(ns.fn(ns) or 0)
+    except ArchscoutError as e:
+        print(f"archscout: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\narchscout: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `archscout show ... | head`
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
