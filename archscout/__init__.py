@@ -5,3 +5,29 @@ dependencies load lazily where they are used.
 """
 
 __version__ = "0.1.0"
+
+from .errors import (  # noqa: E402
+    ArchscoutError, ConfigError, DataError, InvalidArchitectureError, SpaceExhaustedError, StorageError,
+    StorageVersionError, UnknownNameError,
+)
+from .objectives import Candidate, Constraint, Objective, Result, TrialState  # noqa: E402
+from .space import (  # noqa: E402
+    Architecture, Cell, Choice, Float, Int, Ordinal, Space, Stages, create_space, list_spaces,
+)
+from .strategies import Strategy, create_strategy, list_strategies  # noqa: E402
+from .storage import create_storage  # noqa: E402
+from .execution import Executor, create_executor, list_executors  # noqa: E402
+from .study import Study, Trial, create_study, load_study  # noqa: E402
+from .benchmarks import TabularBenchmark, create_benchmark, list_benchmarks  # noqa: E402
+
+__all__ = [
+    "__version__",
+    "ArchscoutError", "ConfigError", "DataError", "InvalidArchitectureError", "SpaceExhaustedError",
+    "StorageError", "StorageVersionError", "UnknownNameError",
+    "Candidate", "Constraint", "Objective", "Result", "TrialState",
+    "Architecture", "Cell", "Choice", "Float", "Int", "Ordinal", "Space", "Stages", "create_space", "list_spaces",
+    "Strategy", "create_strategy", "list_strategies", "create_storage",
+    "Executor", "create_executor", "list_executors",
+    "Study", "Trial", "create_study", "load_study",
+    "TabularBenchmark", "create_benchmark", "list_benchmarks",
+]

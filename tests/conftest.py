@@ -1,0 +1,35 @@
+"""Shared fixtures. Benchmark tables are read where the user keeps them (never copied into the repo):
+``$ARCHSCOUT_DATA`` or ``../shared/data`` beside the repository."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("ARCHSCOUT_DATA", REPO.parent / "shared" / "data"))
+NB201_TABLE = DATA / "nas-bench-201" / "nb201_cifar10.csv"
+LATENCY_TABLE = DATA / "nb201-latency-help" / "nb201_latency_help.csv"
+
+
+@pytest.fixture(scope="session")
+def nb201_table() -> Path:
+    if not NB201_TABLE.is_file():
+        pytest.skip(f"NB201 table not found at {NB201_TABLE}; set ARCHSCOUT_DATA")
+    return NB201_TABLE
+
+
+@pytest.fixture(scope="session")
+def latency_table() -> Path:
+    if not LATENCY_TABLE.is_file():
+        pytest.skip(f"latency table not found at {LATENCY_TABLE}; set ARCHSCOUT_DATA")
+    return LATENCY_TABLE
+
+
+@pytest.fixture(scope="session")
+def nb201_bench(nb201_table):
+    from archscout.benchmarks import create_benchmark
+
+    return create_benchmark("nb201", table=str(nb201_table), report="test_acc_200ep")
