@@ -280,6 +280,13 @@ def cmd_show(ns: argparse.Namespace) -> int:
 
 
 # --- parser ---------------------------------------------------------------------------------------------
+class _Parser(argparse.ArgumentParser):
+    """Flag errors on one line (with where to read more) instead of the whole usage text."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def _add_benchmark_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--table", help="benchmark CSV file")
     p.add_argument("--objective", help="objective column (e.g. valid_acc_200ep)")
@@ -292,9 +299,9 @@ def _add_benchmark_flags(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="archscout", description="Hardware-aware neural architecture search.")
+    parser = _Parser(prog="archscout", description="Hardware-aware neural architecture search.")
     parser.add_argument("--version", action="version", version=f"archscout {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("list", help="list strategies, spaces, benchmarks and executors")
     p.add_argument("what", nargs="?", choices=["strategies", "spaces", "benchmarks", "executors"])

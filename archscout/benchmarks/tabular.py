@@ -151,6 +151,8 @@ class TabularBenchmark:
                 raise DataError(f"{self.table}:{i + 2}: architecture {text!r} appears twice")
             self.keys[arch.values] = i
             self.archs.append(arch)
+        if not self.archs:
+            raise DataError(f"table {self.table!r} has a header but no rows")
         self.columns: dict[str, np.ndarray] = {c: np.asarray(data[c], dtype=float) for c in numeric}
         for c in metric_cols:
             bad = np.flatnonzero(~np.isfinite(self.columns[c]))

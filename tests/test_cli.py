@@ -1,0 +1,176 @@
+"""The CLI as a user runs it: real subprocesses, real files, kill -9 and resume."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+import archscout as asc
+
+
+def run(*args, cwd=None, timeout=300):
+    return subprocess.run([sys.executable, "-m", "archscout", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=timeout)
+
+
+def test_list():
+    r = run("list")
+    assert r.returncode == 0
+    for name in ("random", "rea", "ls", "nb201", "mbv3", "process", "simulated"):
+        assert name in r.stdout
+
+
+def test_bench_writes_summary_and_plot(nb201_table, tmp_path):
+    out = tmp_path / "res"
+    r = run("bench", "nb201", "--table", nb201_table, "--objective", "valid_acc_200ep", "--report", "test_acc_200ep",
+            "--strategies", "random,rea,ls", "--budget", "60", "--seeds", "3", "--out", out)
+    assert r.returncode == 0, r.stderr
+    s = json.loads((out / "summary.json").read_text())
+    assert set(s["strategies"]) == {"random", "rea", "ls"}
+    for e in s["strategies"].values():
+        assert {"queries_to_optimum_mean", "queries_to_optimum_median", "optimum", "random_sample_mean",
+                "overhead_ms_per_trial"} <= set(e)
+        assert {"25", "50", "60"} <= set(e["checkpoints"])
+    assert (out / "anytime.png").stat().st_size > 1000
+    assert "queries to optimum" in r.stdout
+
+
+def _search_args(table, db, budget, scale="0", executor="inline", workers="1", strategy="rea"):
+    return ["search", "--benchmark", "nb201", "--table", table, "--objective", "valid_acc_200ep", "--strategy",
+            strategy, "--budget", budget, "--seed", "0", "--storage", db, "--replay-time-scale", scale,
+            "--executor", executor, "--workers", workers, "--no-progress"]
+
+
+def _table_values(table):
+    import csv
+
+    return {r["arch_str"]: float(r["valid_acc_200ep"]) for r in csv.DictReader(open(table))}
+
+
+def test_search_show_json(nb201_table, tmp_path):
+    db = tmp_path / "s.db"
+    r = run(*_search_args(nb201_table, db, 25))
+    assert r.returncode == 0, r.stderr
+    r = run("show", db, "--json")
+    data = json.loads(r.stdout)
+    assert len(data["trials"]) == 25
+    vals = _table_values(nb201_table)
+    for t in data["trials"]:
+        assert {"number", "state", "arch", "metrics", "started_at", "finished_at"} <= set(t)
+        assert t["state"] == "complete" and t["metrics"]["valid_acc_200ep"] == vals[t["arch"]]
+    assert run("show", db).returncode == 0
+
+
+def test_search_from_toml(nb201_table, tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f"""
+[study]
+storage = "runs/t.db"
+budget = 12
+seed = 3
+strategy = "ls"
+
+[benchmark]
+name = "nb201"
+table = "{nb201_table}"
+objective = "valid_acc_200ep"
+""")
+    r = run("search", cfg, "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert asc.load_study(str(tmp_path / "runs" / "t.db")).n_evaluated == 12
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["search", "--benchmark", "nb2O1", "--table", "{t}", "--budget", "5", "--storage", "{d}"], "unknown benchmark"),
+    (["search", "--benchmark", "nb201", "--table", "{t}", "--budget", "5", "--storage", "{d}", "--strategy", "nope"],
+     "unknown strategy"),
+    (["search", "--benchmark", "nb201", "--table", "missing.csv", "--budget", "5", "--storage", "{d}"], "does not exist"),
+    (["search", "--benchmark", "nb201", "--table", "{t}", "--objective", "acc", "--budget", "5", "--storage", "{d}"],
+     "no column 'acc'"),
+    (["search", "--benchmark", "nb201", "--table", "{t}", "--storage", "{d}"], "budget"),
+    (["bench", "nb201", "--table", "{t}", "--budget", "0"], "positive integer"),
+    (["bench", "nb201", "--table", "{t}", "--budget", "-3"], "positive"),
+    (["bench", "nb201", "--table", "{t}", "--strategies", "rea,bananna", "--budget", "5"], "unknown strategy"),
+    (["resume", "{tmp}/nothing.db"], "does not exist"),
+    (["show", "{tmp}/nothing.db"], "does not exist"),
+    (["search", "{tmp}/nothing.toml"], "does not exist"),
+])
+def test_bad_input_gives_one_line_error(nb201_table, tmp_path, args, needle):
+    args = [a.format(t=nb201_table, d=tmp_path / "x.db", tmp=tmp_path) for a in args]
+    r = run(*args, cwd=tmp_path)
+    assert r.returncode != 0
+    assert needle in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+    err_lines = [ln for ln in r.stderr.strip().splitlines() if ln.strip()]
+    assert len(err_lines) <= 3, r.stderr  # argparse prints usage + one line; ours print one line
+
+
+def test_bad_toml(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[study\nbudget = 3")
+    r = run("search", cfg)
+    assert r.returncode == 2 and "not valid TOML" in r.stderr
+    cfg.write_text("[study]\nbudgett = 3\n")
+    r = run("search", cfg)
+    assert r.returncode == 2 and "unknown key" in r.stderr
+
+
+def test_storage_from_another_schema_version_is_refused_and_kept(nb201_table, tmp_path):
+    db = tmp_path / "v.db"
+    assert run(*_search_args(nb201_table, db, 5)).returncode == 0
+    con = sqlite3.connect(db)
+    con.execute("UPDATE meta SET value='2' WHERE key='schema_version'")
+    con.commit()
+    r = run("resume", db)
+    assert r.returncode == 2 and "schema version 2" in r.stderr
+    n = con.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+    assert n == 10  # nothing lost
+
+
+def test_existing_storage_is_not_overwritten(nb201_table, tmp_path):
+    db = tmp_path / "e.db"
+    assert run(*_search_args(nb201_table, db, 5)).returncode == 0
+    r = run(*_search_args(nb201_table, db, 5))
+    assert r.returncode == 2 and "archscout resume" in r.stderr
+    assert asc.load_study(str(db)).n_evaluated == 5
+
+
+def test_kill_minus_nine_and_resume(nb201_table, tmp_path):
+    """SIGKILL the driver of a process-pool search at several moments; resume each time; at the end exactly
+    the budget is complete, no trial number twice, every metric equals the table's."""
+    db = tmp_path / "k.db"
+    budget = 40
+    args = _search_args(nb201_table, db, budget, scale="0.00005", executor="process", workers="2")
+    proc = subprocess.Popen([sys.executable, "-m", "archscout", *map(str, args)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    kills = 0
+    for delay in (2.5, 1.0, 1.5):
+        time.sleep(delay)
+        if proc.poll() is not None:
+            break
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        kills += 1
+        before = {t.number: t for t in asc.load_study(str(db)).trials if t.state == "complete"}
+        proc = subprocess.Popen([sys.executable, "-m", "archscout", "resume", str(db), "--no-progress"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        time.sleep(0.5)
+        after = {t.number: t for t in asc.load_study(str(db)).trials if t.state == "complete"}
+        for n, t in before.items():  # nothing finished is lost or changed
+            assert after[n] == t
+    assert proc.wait(timeout=240) == 0
+    assert kills >= 1
+    study = asc.load_study(str(db))
+    trials = study.trials
+    assert sum(t.state == "complete" for t in trials) == budget == len(trials)
+    assert len({t.number for t in trials}) == len(trials)
+    con = sqlite3.connect(db)
+    tells = [r[0] for r in con.execute("SELECT trial FROM events WHERE kind='tell'")]
+    assert len(tells) == len(set(tells)) == budget  # no finished evaluation was run twice
+    vals = _table_values(nb201_table)
+    assert all(t.metrics["valid_acc_200ep"] == vals[str(t.arch)] for t in trials)
