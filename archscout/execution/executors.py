@@ -50,9 +50,23 @@ class InlineExecutor(Executor):
 _WORKER_EVALUATOR: Evaluator | None = None
 
 
-def _init_worker(evaluator: Evaluator) -> None:
+def _init_worker(evaluator: Evaluator, parent_pid: int) -> None:
     global _WORKER_EVALUATOR
     _WORKER_EVALUATOR = evaluator
+    _exit_with_parent(parent_pid)
+
+
+def _exit_with_parent(parent_pid: int, interval_s: float = 0.5) -> None:
+    """A worker must not outlive a driver that was killed (SIGKILL leaves no chance to clean up)."""
+    import threading
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval_s)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="archscout-parent-watch", daemon=True).start()
 
 
 def _run_in_worker(job: Job) -> tuple[int, Any, Any, float, float]:
@@ -89,7 +103,7 @@ class ProcessExecutor(Executor):
             max_workers=self.workers,
             mp_context=multiprocessing.get_context(self.start_method),
             initializer=_init_worker,
-            initargs=(self.evaluator,),
+            initargs=(self.evaluator, os.getpid()),
         )
 
     def submit(self, job: Job) -> None:

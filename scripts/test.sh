@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Set up from nothing and run the test suite: scripts/test.sh [pytest args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh test
+exec .venv/bin/python -m pytest -q "$@"
