@@ -20,24 +20,25 @@ from .errors import ArchscoutError, ConfigError
 __all__ = ["main"]
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {v}")
-    return v
+def _int_at_least(low: int):
+    """argparse type: an integer >= ``low``."""
+
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if v < low:
+            raise argparse.ArgumentTypeError(
+                f"must be a positive integer, got {v}" if low == 1 else f"must be an integer >= {low}, got {v}"
+            )
+        return v
+
+    return parse
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {v}")
-    return v
+_positive_int = _int_at_least(1)
+_non_negative_int = _int_at_least(0)
 
 
 def _non_negative_float(text: str) -> float:
@@ -247,7 +248,7 @@ def cmd_resume(ns: argparse.Namespace) -> int:
     evaluator = bench.evaluator(replay_time_scale=run.get("replay_time_scale", 0.0))
     done = study.n_evaluated
     print(f"resuming study {study.name!r}: {done} of {run['budget']} trials recorded"
-          + (f", {len(study._requeue)} interrupted trial(s) to run again" if study._requeue else ""), file=sys.stderr)
+          + (f", {len(study.interrupted)} interrupted trial(s) to run again" if study.interrupted else ""), file=sys.stderr)
     return _run(study, evaluator, run, ns)
 
 

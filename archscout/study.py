@@ -249,6 +249,11 @@ class Study:
         return [self._trials[n] for n in sorted(self._trials)]
 
     @property
+    def interrupted(self) -> list[Trial]:
+        """Trials that were running when the previous process stopped; ``ask`` hands them out first."""
+        return [self._trials[n] for n in self._requeue]
+
+    @property
     def n_evaluated(self) -> int:
         return sum(t.state in (TrialState.COMPLETE, TrialState.FAILED) for t in self._trials.values())
 

@@ -28,9 +28,8 @@ def create_storage(url: str | os.PathLike | Storage | None) -> Storage:
     if "://" in text:
         scheme, _, rest = text.partition("://")
         if scheme == "sqlite":
+            # sqlite:///relative/path.db and sqlite:////absolute/path.db, as in SQLAlchemy
             path = rest[1:] if rest.startswith("/") else rest
-            if rest.startswith("//"):  # sqlite:////abs/path
-                path = rest[1:]
             if not path:
                 raise StorageError(f"storage URL {text!r} names no file; write sqlite:///runs/study.db")
             from .sqlite import SQLiteStorage
