@@ -196,3 +196,16 @@ def test_property_parser_never_crashes(text):
         except InvalidArchitectureError:
             continue
         assert sp.parse(str(a)) == a
+
+
+def test_float_moves_stay_in_bounds():
+    p = asc.Float(1e-4, 1e-1, log=True)
+    rng = np.random.default_rng(0)
+    for u in (0.0, 1.0, 1.2, -0.3):
+        assert 1e-4 <= p._from_unit(u) <= 1e-1
+    v = 0.1
+    for _ in range(200):
+        v = p.mutate(v, rng)
+        assert p.parse(p.format(v)) == v
+    with pytest.raises(InvalidArchitectureError, match=r"not in \["):
+        p.parse("0.2")

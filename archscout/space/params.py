@@ -269,9 +269,10 @@ class Int(Param):
 
     def parse(self, text: str) -> int:
         try:
-            return self.validate(int(text.strip()))
+            value = int(text.strip())
         except ValueError:
             raise InvalidArchitectureError(f"{text!r} is not an integer") from None
+        return self.validate(value)
 
     def encode(self, value: Any, kind: str = "onehot") -> np.ndarray:
         if value is None:
@@ -310,8 +311,10 @@ class Float(Param):
     def _from_unit(self, u: float) -> float:
         u = min(max(u, 0.0), 1.0)
         if self.log:
-            return float(math.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low))))
-        return float(self.low + u * (self.high - self.low))
+            v = math.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low)))
+        else:
+            v = self.low + u * (self.high - self.low)
+        return float(min(max(v, self.low), self.high))  # rounding must not leave the bounds
 
     def sample(self, rng: np.random.Generator) -> float:
         return self._from_unit(float(rng.random()))
@@ -356,9 +359,10 @@ class Float(Param):
 
     def parse(self, text: str) -> float:
         try:
-            return self.validate(float(text.strip()))
+            value = float(text.strip())
         except ValueError:
             raise InvalidArchitectureError(f"{text!r} is not a number") from None
+        return self.validate(value)
 
     def encode(self, value: Any, kind: str = "onehot") -> np.ndarray:
         return np.array([0.0 if value is None else self._to_unit(value)])
