@@ -207,13 +207,12 @@ def cmd_search(ns: argparse.Namespace) -> int:
         "benchmark": {"name": bm["name"], "params": bench_params},
         "replay_time_scale": scale,
         "executor": ex.get("executor", "inline"),
-        "workers": int(ex.get("workers", 1)),
+        "workers": int(ex.get("workers", 2 if ex.get("executor") == "process" else 1)),
         "budget": budget,
     }
     objective = bench.objective
-    storage = st.get("storage")
-    if storage is None:
-        raise ConfigError("search needs a storage to record trials: pass --storage runs/NAME.db")
+    storage = st.get("storage") or os.path.join("runs", "search.db")
+    print(f"recording trials in {storage}", file=sys.stderr)
     study = create_study(bench.space, objectives=[objective], strategy=strategy, storage=storage,
                          seed=st.get("seed"), name=st.get("name") or "default", metadata={"run": run})
     return _run(study, evaluator, run, ns)
@@ -328,10 +327,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strategy", help="strategy name (default rea)")
     p.add_argument("--budget", type=_positive_int, help="trials the study should hold")
     p.add_argument("--seed", type=_non_negative_int, help="seed; the same seed gives the same trajectory")
-    p.add_argument("--storage", help="SQLite file (or sqlite:///path.db) recording every trial")
+    p.add_argument("--storage", help="SQLite file (or sqlite:///path.db) recording every trial (default runs/search.db)")
     p.add_argument("--study", help="study name inside the storage (default 'default')")
     p.add_argument("--executor", choices=["inline", "process", "simulated"], help="where evaluations run")
-    p.add_argument("--workers", type=_positive_int, help="parallel evaluations")
+    p.add_argument("--workers", type=_positive_int, help="parallel evaluations (default 2 with --executor process)")
     p.add_argument("--replay-time-scale", dest="replay_time_scale", type=_non_negative_float,
                    help="really wait the table's training time times this factor")
     p.add_argument("--no-progress", dest="no_progress", action="store_true", help="no progress bar")
