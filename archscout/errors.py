@@ -15,6 +15,8 @@ __all__ = [
     "StorageVersionError",
     "UnknownNameError",
     "DataError",
+    "BuildError",
+    "OptionalDependencyError",
 ]
 
 
@@ -51,3 +53,23 @@ class StorageError(ArchscoutError):
 
 class StorageVersionError(StorageError):
     """The storage was written with another schema version."""
+
+
+class BuildError(ArchscoutError, ValueError):
+    """An architecture cannot be compiled into a model (e.g. too many downsamplings for the input size)."""
+
+
+class OptionalDependencyError(ArchscoutError, ImportError):
+    """An optional dependency is missing; the message names the extra to install."""
+
+
+def require(module: str, extra: str):
+    """Import ``module`` or raise :class:`OptionalDependencyError` naming the archscout extra to install."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise OptionalDependencyError(
+            f"this feature needs {module.split('.')[0]}; install it with: pip install 'archscout[{extra}]'"
+        ) from None

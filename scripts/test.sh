@@ -2,5 +2,5 @@
 # Set up from nothing and run the test suite: scripts/test.sh [pytest args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh test
+scripts/setup.sh test,nn,plot
 exec .venv/bin/python -m pytest -q "$@"

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from ..errors import ArchscoutError
+from ..errors import OptionalDependencyError
 
 __all__ = ["require_matplotlib", "OptionalDependencyError"]
-
-
-class OptionalDependencyError(ArchscoutError, ImportError):
-    """An optional dependency is missing; the message names the extra to install."""
 
 
 def require_matplotlib():
