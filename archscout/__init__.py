@@ -7,7 +7,7 @@ dependencies load lazily where they are used.
 __version__ = "0.1.0"
 
 from .errors import (  # noqa: E402
-    ArchscoutError, ConfigError, DataError, InvalidArchitectureError, SpaceExhaustedError, StorageError,
+    ArchscoutError, BuildError, ConfigError, ConstraintError, DataError, InvalidArchitectureError, SpaceExhaustedError, StorageError,
     StorageVersionError, UnknownNameError,
 )
 from .objectives import Candidate, Constraint, Objective, Result, TrialState  # noqa: E402
@@ -22,7 +22,7 @@ from .benchmarks import TabularBenchmark, create_benchmark, list_benchmarks  # n
 
 __all__ = [
     "__version__",
-    "ArchscoutError", "ConfigError", "DataError", "InvalidArchitectureError", "SpaceExhaustedError",
+    "ArchscoutError", "BuildError", "ConfigError", "ConstraintError", "DataError", "InvalidArchitectureError", "SpaceExhaustedError",
     "StorageError", "StorageVersionError", "UnknownNameError",
     "Candidate", "Constraint", "Objective", "Result", "TrialState",
     "Architecture", "Cell", "Choice", "Float", "Int", "Ordinal", "Space", "Stages", "create_space", "list_spaces",

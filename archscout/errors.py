@@ -16,6 +16,7 @@ __all__ = [
     "UnknownNameError",
     "DataError",
     "BuildError",
+    "ConstraintError",
     "OptionalDependencyError",
 ]
 
@@ -57,6 +58,10 @@ class StorageVersionError(StorageError):
 
 class BuildError(ArchscoutError, ValueError):
     """An architecture cannot be compiled into a model (e.g. too many downsamplings for the input size)."""
+
+
+class ConstraintError(ArchscoutError):
+    """No candidate meets the constraints (e.g. a latency budget no architecture can meet)."""
 
 
 class OptionalDependencyError(ArchscoutError, ImportError):

@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 
 from . import __version__
-from .errors import ConfigError, SpaceExhaustedError, StorageError
-from .execution import Executor, Job, as_evaluator, create_executor
+from .errors import ConfigError, ConstraintError, SpaceExhaustedError, StorageError
+from .execution import Executor, Job, as_evaluator, create_executor, run_evaluation
+from .execution.base import WithCosts
 from .objectives import (
     Candidate, Constraint, Objective, Result, TrialState, pareto_mask, parse_constraints, parse_objectives,
 )
@@ -56,7 +57,8 @@ class Trial:
 class Study:
     """A search: use :func:`create_study` or :func:`load_study` rather than this constructor."""
 
-    def __init__(self, storage: Storage, name: str, config: Mapping[str, Any]) -> None:
+    def __init__(self, storage: Storage, name: str, config: Mapping[str, Any],
+                 cost_models: Mapping[str, Any] | None = None) -> None:
         self.storage = storage
         self.name = name
         self.config = dict(config)
@@ -69,6 +71,7 @@ class Study:
         self.strategy: Strategy = create_strategy(
             sname, self.space, objectives=self.objectives, constraints=self.constraints, seed=self.seed, **params
         )
+        self.cost_models: dict[str, Any] = dict(cost_models or {})
         self._trials: dict[int, Trial] = {}
         self._candidates: dict[int, Candidate] = {}  # running trial number -> candidate
         self._requeue: list[int] = []
@@ -207,12 +210,17 @@ class Study:
         if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget <= 0:
             raise ConfigError(f"budget must be a positive integer, got {budget!r}")
         evaluator = as_evaluator(evaluator)
+        expensive = {n: m for n, m in self.cost_models.items() if not getattr(m, "cheap", True)}
+        if expensive:
+            evaluator = WithCosts(evaluator, expensive)
         ex = executor if isinstance(executor, Executor) else create_executor(executor, workers=workers)
         ex.start(evaluator)
         bar = _Progress(self, budget) if progress else None
         finished: list[Trial] = []
-        running: set[int] = set()
+        running: dict[int, dict[str, float]] = {}  # trial number -> costs known before dispatch
         exhausted = False
+        infeasible_run = 0
+        max_infeasible = max(200, 10 * int(budget))
         try:
             while True:
                 n_done = self.n_evaluated
@@ -223,13 +231,29 @@ class Study:
                         warnings.warn(f"stopping early: {e}", stacklevel=2)
                         exhausted = True
                         break
-                    running.add(trial.number)
+                    costs, error = self.cheap_costs(trial.arch)
+                    if error is not None or not self.meets_constraints(costs):
+                        t = self.tell(trial, costs, error=error,
+                                      state=TrialState.FAILED if error else TrialState.INFEASIBLE)
+                        finished.append(t)
+                        if bar:
+                            bar.update(t)
+                        if error is not None:
+                            n_done += 1
+                            continue
+                        infeasible_run += 1
+                        if infeasible_run >= max_infeasible:
+                            raise ConstraintError(self._infeasible_message(infeasible_run))
+                        continue
+                    infeasible_run = 0
+                    running[trial.number] = costs
                     ex.submit(Job(trial.number, trial.arch, trial.fidelity))
                 if not running:
                     break
                 for c in ex.poll():
-                    running.discard(c.number)
-                    t = self.tell(c.number, c.metrics, error=c.error, started_at=c.started_at,
+                    costs = running.pop(c.number, {})
+                    metrics = None if c.metrics is None else {**costs, **c.metrics}
+                    t = self.tell(c.number, metrics, error=c.error, started_at=c.started_at,
                                   finished_at=c.finished_at)
                     finished.append(t)
                     if bar:
@@ -241,6 +265,35 @@ class Study:
             if bar:
                 bar.close()
         return finished
+
+    # --- cost models and constraints -----------------------------------------------------------
+    def cheap_costs(self, arch: Architecture) -> tuple[dict[str, float], str | None]:
+        """Values of the cheap cost models (run before dispatch) for ``arch``, and the failure reason
+        when one of them could not be computed (e.g. the architecture cannot be built)."""
+        out: dict[str, float] = {}
+        for name, model in self.cost_models.items():
+            if not getattr(model, "cheap", True):
+                continue
+            metrics, error = run_evaluation(_CostAsEvaluator(name, model), arch, None)
+            if error is not None:
+                return out, f"cost model {name!r} failed: {error.strip().splitlines()[-1]}"
+            out.update(metrics or {})
+        return out, None
+
+    def meets_constraints(self, values: Mapping[str, float]) -> bool:
+        """Whether the constraints on the metrics present in ``values`` hold (absent metrics are not judged)."""
+        return all(c.satisfied(values[c.name]) for c in self.constraints if c.name in values)
+
+    def _infeasible_message(self, n: int) -> str:
+        parts = []
+        recent = [t for t in self.trials[-n:] if t.state == TrialState.INFEASIBLE]
+        for c in self.constraints:
+            vals = [t.metrics[c.name] for t in recent if c.name in t.metrics]
+            if vals:
+                closest = min(vals, key=c.violation)
+                parts.append(f"{c.name}{c.op}{c.bound:g} (closest seen: {closest:.4g})")
+        return (f"none of the last {n} candidates met the constraints {', '.join(parts)}; every one was recorded "
+                "as infeasible. Relax the constraint or change the space")
 
     # --- queries -----------------------------------------------------------------------------------
     @property
@@ -329,14 +382,25 @@ class _Progress:
         self._refresh()
 
     def _refresh(self) -> None:
-        best = self.study.best_trial
-        o = self.study.objectives[0]
-        failed = sum(t.state == TrialState.FAILED for t in self.study.trials)
-        post = {}
-        if best is not None:
-            post[f"best {o.name}"] = f"{best.metrics[o.name]:.4g}"
-        if failed:
-            post["failed"] = failed
+        study = self.study
+        counts: dict[str, int] = {}
+        for t in study.trials:
+            counts[t.state] = counts.get(t.state, 0) + 1
+        post: dict[str, Any] = {}
+        if len(study.objectives) == 1:
+            best = study.best_trial
+            o = study.objectives[0]
+            if best is not None:
+                post[f"best {o.name}"] = f"{best.metrics[o.name]:.4g}"
+        else:
+            front = study.pareto_front()
+            a, b = study.objectives[0], study.objectives[1]
+            pts = sorted(((t.metrics[a.name], t.metrics[b.name]) for t in front), key=lambda p: p[1])
+            shown = ", ".join(f"{x:.3g}/{y:.3g}" for x, y in pts[:4]) + (" ..." if len(pts) > 4 else "")
+            post[f"front {a.name}/{b.name}"] = f"[{shown}]" if pts else "[]"
+        for state in (TrialState.FAILED, TrialState.INFEASIBLE):
+            if counts.get(state):
+                post[state] = counts[state]
         self.bar.set_postfix(post, refresh=False)
 
     def update(self, trial: Trial) -> None:
@@ -358,6 +422,7 @@ def create_study(
     seed: int | None = None,
     name: str = "default",
     metadata: Mapping[str, Any] | None = None,
+    cost_models: Mapping[str, Any] | None = None,
 ) -> Study:
     """Create a study and write its header to ``storage``.
 
@@ -370,6 +435,10 @@ def create_study(
         seed: seeds the strategy; the same seed gives the same trajectory.
         name: the study's name inside the storage.
         metadata: JSON-safe extra settings kept in the header (the CLI stores the evaluator there).
+        cost_models: ``{metric name: cost model}``. Cheap ones (``model.cheap``) run before dispatch: a
+            candidate whose cheap costs break a constraint is recorded as ``infeasible``, told to the
+            strategy, and never evaluated. Expensive ones run with the evaluation, in the executor. Each
+            needs ``predict(arch) -> float``.
 
     Raises:
         ConfigError, UnknownNameError, StorageError: invalid settings, checked before anything is written.
@@ -399,15 +468,34 @@ def create_study(
         "strategy": probe.to_config(),
         "seed": seed,
         "metadata": dict(metadata or {}),
+        "cost_models": {n: _cost_config(m) for n, m in (cost_models or {}).items()},
     }
+    for n, m in (cost_models or {}).items():
+        if not callable(getattr(m, "predict", None)):
+            raise ConfigError(f"cost model {n!r} needs a predict(arch) method, got {m!r}")
     store = create_storage(storage)
     store.create_study(name, config)
-    return Study(store, name, store.study_config(name))
+    return Study(store, name, store.study_config(name), cost_models)
 
 
-def load_study(storage: str | Storage, name: str | None = None) -> Study:
+def _cost_config(model: Any) -> dict:
+    cfg = model.to_config() if callable(getattr(model, "to_config", None)) else {"type": type(model).__name__}
+    return {**cfg, "cheap": bool(getattr(model, "cheap", True))}
+
+
+class _CostAsEvaluator:
+    def __init__(self, name: str, model: Any) -> None:
+        self.name, self.model = name, model
+
+    def evaluate(self, arch: Architecture, fidelity: float | None = None) -> dict[str, float]:
+        return {self.name: self.model.predict(arch)}
+
+
+def load_study(storage: str | Storage, name: str | None = None,
+               cost_models: Mapping[str, Any] | None = None) -> Study:
     """Rebuild a study from its storage (header + replay of every record): finished trials are kept as
-    recorded; trials that were running when the process died are handed out again by ``ask``.
+    recorded; trials that were running when the process died are handed out again by ``ask``. Pass the
+    study's ``cost_models`` again (live objects are not stored; their settings are, in the header).
 
     Raises:
         StorageError: the storage does not exist, is not an archscout storage, or has no such study.
@@ -419,4 +507,4 @@ def load_study(storage: str | Storage, name: str | None = None) -> Study:
             raise StorageError(f"storage file {storage!r} does not exist; check the path")
     store = create_storage(storage)
     name = store.resolve_name(name)
-    return Study(store, name, store.study_config(name))
+    return Study(store, name, store.study_config(name), cost_models)

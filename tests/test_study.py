@@ -211,3 +211,67 @@ def test_golden_trajectories():
         s = asc.create_study(SPACE, objectives=["acc"], strategy=name, seed=0)
         s.optimize(synthetic, budget=len(expected))
         assert [str(t.arch) for t in s.trials] == expected, name
+
+
+class ConvCount:
+    """A cheap cost model: number of conv edges (known before training)."""
+
+    name, unit, cheap = "convs", "", True
+
+    def predict(self, arch):
+        return float(sum(o.startswith("nor_conv") for o in arch.values[0]))
+
+    def to_config(self):
+        return {"name": "convs"}
+
+
+class Measured(ConvCount):
+    cheap = False
+
+    def predict(self, arch):
+        return 2.0 * super().predict(arch) + 0.5
+
+
+def test_cheap_costs_screen_before_dispatch_and_expensive_ones_run_with_evaluation():
+    evaluated = []
+
+    def evaluate(arch):
+        evaluated.append(arch)
+        return synthetic(arch)
+
+    study = asc.create_study(SPACE, objectives=["acc"], constraints=["convs<=2", "lat_ms<=4.6"], strategy="rea",
+                             seed=0, cost_models={"convs": ConvCount(), "lat_ms": Measured()})
+    study.optimize(evaluate, budget=30)
+    states = [t.state for t in study.trials]
+    assert states.count("complete") == 30 == len(evaluated) == study.n_evaluated
+    infeasible = [t for t in study.trials if t.state == "infeasible"]
+    assert infeasible and all(t.metrics["convs"] > 2 for t in infeasible)
+    assert not {t.arch for t in infeasible} & set(evaluated)  # never trained
+    for t in study.trials:
+        if t.state == "complete":
+            assert t.metrics["convs"] <= 2 and t.metrics["lat_ms"] == 2 * t.metrics["convs"] + 0.5
+    assert all(t.metrics["lat_ms"] <= 4.6 for t in study.pareto_front())
+    assert study.config["cost_models"]["convs"] == {"name": "convs", "cheap": True}
+
+
+def test_unmeetable_budget_is_a_clear_error_and_keeps_records(tmp_path):
+    study = asc.create_study(SPACE, objectives=["acc"], constraints=["convs<=-1"], seed=0,
+                             storage=tmp_path / "c.db", cost_models={"convs": ConvCount()})
+    with pytest.raises(asc.ConstraintError, match=r"convs<=-1 \(closest seen: 0\)"):
+        study.optimize(synthetic, budget=5)
+    again = asc.load_study(str(tmp_path / "c.db"))
+    assert len(again.trials) == 200 and {t.state for t in again.trials} == {"infeasible"}
+
+
+def test_cost_model_that_cannot_build_fails_the_trial():
+    class Fragile(ConvCount):
+        def predict(self, arch):
+            if arch.values[0][0] == "none":
+                raise asc.BuildError("cannot build this one")
+            return 0.0
+
+    study = asc.create_study(SPACE, objectives=["acc"], seed=0, cost_models={"c": Fragile()})
+    study.optimize(synthetic, budget=40)
+    failed = [t for t in study.trials if t.state == "failed"]
+    assert failed and all("cannot build this one" in t.error for t in failed)
+    assert study.n_evaluated == 40

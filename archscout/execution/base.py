@@ -11,7 +11,9 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..space import Architecture
 
-__all__ = ["Evaluator", "FunctionEvaluator", "Job", "Completion", "Executor", "run_evaluation", "as_evaluator"]
+__all__ = [
+    "Evaluator", "FunctionEvaluator", "WithCosts", "Job", "Completion", "Executor", "run_evaluation", "as_evaluator",
+]
 
 
 @runtime_checkable
@@ -43,6 +45,33 @@ class FunctionEvaluator:
 
     def to_config(self) -> dict:
         return {"type": "function", "name": getattr(self.fn, "__qualname__", repr(self.fn))}
+
+
+class WithCosts:
+    """An evaluator followed by expensive cost models (e.g. measured latency), run in the same worker:
+    ``evaluate`` returns the evaluator's metrics plus ``{name: model.predict(arch)}``."""
+
+    def __init__(self, evaluator: Evaluator, cost_models: Mapping[str, Any]) -> None:
+        self.evaluator = evaluator
+        self.cost_models = dict(cost_models)
+
+    def evaluate(self, arch: Architecture, fidelity: float | None = None) -> dict[str, float]:
+        out = dict(self.evaluator.evaluate(arch, fidelity))
+        for name, model in self.cost_models.items():
+            out[name] = float(model.predict(arch))
+        return out
+
+    def __getattr__(self, name: str) -> Any:  # duration/lookup of the wrapped evaluator
+        if name in ("evaluator", "cost_models"):
+            raise AttributeError(name)
+        return getattr(self.evaluator, name)
+
+    def lookup(self, arch: Architecture, fidelity: float | None = None) -> dict[str, float]:
+        inner = getattr(self.evaluator, "lookup", self.evaluator.evaluate)
+        out = dict(inner(arch, fidelity))
+        for name, model in self.cost_models.items():
+            out[name] = float(model.predict(arch))
+        return out
 
 
 def as_evaluator(obj: Any) -> Evaluator:
