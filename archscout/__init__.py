@@ -31,3 +31,34 @@ __all__ = [
     "Study", "Trial", "create_study", "load_study",
     "TabularBenchmark", "create_benchmark", "list_benchmarks",
 ]
+
+# Heavier parts load on first use (PEP 562), so that `import archscout` stays light.
+_LAZY = {
+    "TrainingEvaluator": "archscout.training",
+    "ProxyEvaluator": "archscout.proxies",
+    "list_proxies": "archscout.proxies",
+    "load_dataset": "archscout.data",
+    "list_datasets": "archscout.data",
+    "ArrayDataset": "archscout.data",
+    "ModelFactory": "archscout.nn",
+    "build_model": "archscout.nn",
+    "register_builder": "archscout.nn",
+    "export_onnx": "archscout.nn",
+    "create_cost_model": "archscout.hardware",
+    "list_cost_models": "archscout.hardware",
+    "create_device": "archscout.hardware",
+    "list_devices": "archscout.hardware",
+    "run_demo": "archscout.demo",
+}
+__all__ += list(_LAZY)
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'archscout' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
