@@ -50,11 +50,12 @@ def plot_pareto(study, path: str, x: str | None = None, y: str | None = None,
     x = x or (objs[1].name if len(objs) > 1 else "finished_at")
     fig, ax = plt.subplots(figsize=(7, 4.8))
     comp = [t for t in study.trials if t.state == TrialState.COMPLETE and x in t.metrics and y in t.metrics]
-    infeas = [t for t in study.trials if t.state == TrialState.INFEASIBLE and x in t.metrics and y in t.metrics]
+    n_infeas = sum(t.state == TrialState.INFEASIBLE for t in study.trials)
+    infeas = [t for t in study.trials if t.state == TrialState.INFEASIBLE and x in t.metrics]
     ax.scatter([t.metrics[x] for t in comp], [t.metrics[y] for t in comp], s=18, c="#9aa5b1", label="trials")
-    if infeas:
-        ax.scatter([t.metrics[x] for t in infeas], [t.metrics[y] for t in infeas], marker="x", s=18, c="#d08770",
-                   label="infeasible (not trained)")
+    if infeas:  # never trained, so no y value: drawn as ticks along the bottom at their cost
+        ax.plot([t.metrics[x] for t in infeas], [0.0] * len(infeas), "|", ms=12, c="#d08770",
+                transform=ax.get_xaxis_transform(), label="infeasible (not trained)")
     front = sorted((t for t in study.pareto_front() if x in t.metrics), key=lambda t: t.metrics[x])
     if front:
         ax.plot([t.metrics[x] for t in front], [t.metrics[y] for t in front], "-o", c="#bf3b3b", ms=5,
@@ -76,7 +77,7 @@ def plot_pareto(study, path: str, x: str | None = None, y: str | None = None,
     ax.set_ylabel(y)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    ax.set_title(f"{study.name}: {len(comp)} trained, {len(infeas)} infeasible")
+    ax.set_title(f"{study.name}: {len(comp)} trained, {n_infeas} infeasible (not trained)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
