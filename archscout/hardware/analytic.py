@@ -25,8 +25,7 @@ from typing import Any
 from ..errors import BuildError, require
 from ..space import Architecture
 from .base import (
-    COST_MODELS, CostModel, default_factory, factory_config, factory_key, resolve_factory, resolve_input_shape,
-    torch_threads,
+    COST_MODELS, CostModel, factory_config, factory_key, torch_threads,
 )
 
 __all__ = ["LayerRecord", "ModuleStats", "analyze_module", "AnalyticCostModel", "ParamsModel", "FlopsModel",
@@ -185,16 +184,7 @@ class AnalyticCostModel(CostModel):
     cheap = True
 
     def __init__(self, factory: Any = None, input_shape: Sequence[int] | None = None) -> None:
-        self.factory = resolve_factory(factory)
-        self._input_shape = None if self.factory is None and input_shape is None else resolve_input_shape(
-            input_shape, self.factory)
-
-    def _ready(self) -> tuple[Callable[[Architecture], Any], tuple[int, ...]]:
-        if self.factory is None:
-            self.factory = default_factory(self._input_shape)
-        if self._input_shape is None:
-            self._input_shape = resolve_input_shape(None, self.factory)
-        return self.factory, self._input_shape
+        self._set_source(factory, input_shape)
 
     def stats(self, arch: Architecture) -> ModuleStats:
         """Every analytic count of ``arch`` (cached)."""

@@ -83,6 +83,21 @@ class CostModel:
         """``predict`` over several architectures; shape ``(n,)``."""
         return np.array([self.predict(a) for a in archs], dtype=float)
 
+    def _set_source(self, factory: Any, input_shape: Sequence[int] | None) -> None:
+        """Keep the model factory (``ModelFactory``, its config or a callable) and per-sample input shape of a
+        cost model that builds networks; both may be completed lazily by :meth:`_ready`."""
+        self.factory = resolve_factory(factory)
+        self._input_shape = None if self.factory is None and input_shape is None else resolve_input_shape(
+            input_shape, self.factory)
+
+    def _ready(self) -> tuple[Callable[[Architecture], Any], tuple[int, ...]]:
+        """The factory and input shape, defaulting to ``archscout.nn.ModelFactory`` when none was given."""
+        if self.factory is None:
+            self.factory = default_factory(self._input_shape)
+        if self._input_shape is None:
+            self._input_shape = resolve_input_shape(None, self.factory)
+        return self.factory, self._input_shape
+
     def __call__(self, arch: Architecture) -> float:
         return self.predict(arch)
 

@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import BuildError, ConfigError, DataError, require
 from ..space import Architecture
 from .base import (
-    COST_MODELS, CostModel, default_factory, factory_config, resolve_factory, resolve_input_shape, torch_threads,
+    COST_MODELS, CostModel, factory_config, torch_threads,
 )
 from .devices import DeviceProfile, get_device
 from .measure import LatencyMeter, check_reference, reference_arch, reference_config
@@ -241,9 +241,7 @@ class LUTLatency(CostModel):
                  reference: Any = "auto") -> None:
         self.device = get_device(device)
         self.meter = LatencyMeter.for_device(self.device, warmup, repeats, timer)
-        self.factory = resolve_factory(factory)
-        self._input_shape = None if self.factory is None and input_shape is None else resolve_input_shape(
-            input_shape, self.factory)
+        self._set_source(factory, input_shape)
         if isinstance(transparent, str) or not all(isinstance(t, str) for t in transparent):
             raise ConfigError(f"transparent must be a list of class names, got {transparent!r}")
         self.transparent = tuple(transparent)
@@ -269,13 +267,6 @@ class LUTLatency(CostModel):
         except (AttributeError, KeyError, TypeError, ValueError) as e:
             raise ConfigError(f"bad LUT table ({type(e).__name__}: {e}); "
                               "pass what to_config()['table'] holds") from None
-
-    def _ready(self) -> tuple[Callable[[Architecture], Any], tuple[int, ...]]:
-        if self.factory is None:
-            self.factory = default_factory(self._input_shape)
-        if self._input_shape is None:
-            self._input_shape = resolve_input_shape(None, self.factory)
-        return self.factory, self._input_shape
 
     def units(self, arch: Architecture) -> list[Unit]:
         """The unit calls of ``arch``'s network (cached by functional hash)."""

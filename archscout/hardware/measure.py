@@ -22,8 +22,7 @@ from typing import Any
 from ..errors import BuildError, ConfigError, DataError, require
 from ..space import Architecture
 from .base import (
-    COST_MODELS, CostModel, Measurement, check_int, default_factory, factory_config, factory_key, resolve_factory,
-    resolve_input_shape, torch_threads,
+    COST_MODELS, CostModel, Measurement, check_int, factory_config, factory_key, torch_threads,
 )
 from .devices import RUNTIMES, DeviceProfile, get_device
 
@@ -369,20 +368,11 @@ class MeasuredLatency(CostModel):
             raise ConfigError(f"device {dev.name!r} is a table device; use the 'table-latency' cost model")
         self.device = dev.replace(runtime=runtime, batch_size=batch_size, threads=threads)
         self.meter = LatencyMeter.for_device(self.device, warmup, repeats, timer)
-        self.factory = resolve_factory(factory)
-        self._input_shape = None if self.factory is None and input_shape is None else resolve_input_shape(
-            input_shape, self.factory)
+        self._set_source(factory, input_shape)
         self.reference = check_reference(reference)
         self._ref_arch: Architecture | None = None
         self.cache = LatencyCache(cache_path)
         self.n_measured = 0  # measurements actually run by this object (cache hits excluded)
-
-    def _ready(self) -> tuple[Callable[[Architecture], Any], tuple[int, ...]]:
-        if self.factory is None:
-            self.factory = default_factory(self._input_shape)
-        if self._input_shape is None:
-            self._input_shape = resolve_input_shape(None, self.factory)
-        return self.factory, self._input_shape
 
     def _prefix(self) -> str:
         factory, shape = self._ready()

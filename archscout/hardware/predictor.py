@@ -26,7 +26,7 @@ more variance). With encodings only (e.g. to learn a table column without buildi
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -35,7 +35,7 @@ from ..errors import ConfigError, require
 from ..space import Architecture, Space
 from .analytic import ModuleStats, model_stats
 from .base import (
-    COST_MODELS, CostModel, default_factory, factory_config, latency_metrics, resolve_factory, resolve_input_shape,
+    COST_MODELS, CostModel, factory_config, latency_metrics,
 )
 from .devices import DeviceProfile, get_device
 
@@ -149,9 +149,7 @@ class LearnedLatency(CostModel):
                  model: str = "ridge", validation_fraction: float = 0.2, seed: int = 0,
                  train: Mapping[str, Any] | None = None) -> None:
         self.device = None if device is None else get_device(device)
-        self.factory = resolve_factory(factory)
-        self._input_shape = None if self.factory is None and input_shape is None else resolve_input_shape(
-            input_shape, self.factory)
+        self._set_source(factory, input_shape)
         if isinstance(features, str) or not features or any(f not in FEATURE_GROUPS for f in features):
             raise ConfigError(f"features must be a non-empty subset of {FEATURE_GROUPS}, got {features!r}")
         self.features = tuple(features)
@@ -181,13 +179,6 @@ class LearnedLatency(CostModel):
         except Exception as e:  # noqa: BLE001 - any malformed stored data is one config error
             raise ConfigError(f"bad training data for learned-latency ({type(e).__name__}: {e})") from None
         self.fit(archs, y)
-
-    def _ready(self) -> tuple[Callable[[Architecture], Any], tuple[int, ...]]:
-        if self.factory is None:
-            self.factory = default_factory(self._input_shape)
-        if self._input_shape is None:
-            self._input_shape = resolve_input_shape(None, self.factory)
-        return self.factory, self._input_shape
 
     def featurize(self, arch: Architecture) -> np.ndarray:
         """Feature vector of ``arch`` (groups in ``features`` order)."""
