@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import io
 import json
 import os
 import tempfile
 import time
-import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -33,35 +31,20 @@ CACHE_VERSION = 1
 
 
 def onnx_bytes(module: Any, example: Any, opset: int = 17) -> bytes:
-    """Export ``module`` (eval mode) on the example input tensor to an in-memory ONNX model.
-
-    Uses the TorchScript-based exporter (fast: a fraction of a second for a small network) and falls back to
-    the ``torch.export``-based one when it fails.
+    """Export ``module`` (eval mode) for inputs shaped like ``example`` to an in-memory ONNX model, with
+    :func:`archscout.nn.export_onnx` (TorchScript exporter, dynamo fallback).
 
     Raises:
         BuildError: neither exporter can export the module.
     """
-    torch = require("torch", "nn")
+    from ..nn import export_onnx
+
     module.eval()
-    errors = []
-    for dynamo in (False, True):
-        try:
-            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-                warnings.simplefilter("ignore")
-                if not dynamo:
-                    buf = io.BytesIO()
-                    torch.onnx.export(module, (example,), buf, dynamo=False, opset_version=opset,
-                                      input_names=["input"], output_names=["output"])
-                    return buf.getvalue()
-                with tempfile.TemporaryDirectory() as d:
-                    path = os.path.join(d, "model.onnx")
-                    torch.onnx.export(module, (example,), path, dynamo=True, opset_version=max(opset, 18),
-                                      external_data=False)
-                    with open(path, "rb") as f:
-                        return f.read()
-        except Exception as e:  # noqa: BLE001 - reported together below
-            errors.append(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
-    raise BuildError(f"cannot export {type(module).__name__} to ONNX ({'; '.join(errors)})")
+    with tempfile.TemporaryDirectory() as d:
+        path = export_onnx(module, os.path.join(d, "model.onnx"), tuple(example.shape[1:]),
+                           batch_size=int(example.shape[0]), opset=opset)
+        with open(path, "rb") as f:
+            return f.read()
 
 
 class LatencyMeter:
