@@ -54,5 +54,15 @@ class Registry(Generic[T]):
                 f"unknown {self.kind} {name!r}{hint} (available: {', '.join(self.names())})"
             ) from None
 
-    def create(self, name: str, **params: Any) -> T:
-        return self.get(name)(**params)
+    def create(self, name: str, *args: Any, **params: Any) -> T:
+        """Build entry ``name`` with the given arguments.
+
+        Raises:
+            UnknownNameError: no entry has that name.
+            ConfigError: the arguments do not fit the entry's signature (e.g. an unknown parameter).
+        """
+        factory = self.get(name)
+        try:
+            return factory(*args, **params)
+        except TypeError as e:
+            raise ConfigError(f"bad parameters for {self.kind} {name!r}: {e}") from None

@@ -6,7 +6,6 @@ import os
 from typing import Any
 
 from .._registry import Registry
-from ..errors import ConfigError
 from ..space import Space, create_space
 from .nb201 import nb201
 from .tabular import TabularBenchmark, TabularEvaluator, read_columns
@@ -39,8 +38,4 @@ def create_benchmark(name: str, **params: Any) -> TabularBenchmark:
     Raises:
         UnknownNameError, ConfigError, DataError.
     """
-    factory = BENCHMARKS.get(name)
-    try:
-        return factory(**params)
-    except TypeError as e:
-        raise ConfigError(f"bad parameters for benchmark {name!r}: {e}") from None
+    return BENCHMARKS.create(name, **params)

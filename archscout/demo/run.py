@@ -20,7 +20,6 @@ import json
 import os
 import sys
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -211,7 +210,3 @@ def _export_front(study, evaluator, meter, budget_ms: float, out: str, X: np.nda
 def _measure_file(meter, onnx_path: str, input_shape: tuple[int, ...]):
     """Re-measure an exported ONNX file with the meter's settings (runtime, threads, warm-up, repeats)."""
     return meter.meter.time(meter.meter.prepare_onnx(onnx_path, input_shape))
-
-
-def settings_from(mapping: Mapping[str, Any]) -> DemoSettings:
-    return DemoSettings(**{k: v for k, v in mapping.items() if v is not None})

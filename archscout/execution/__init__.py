@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from .._registry import Registry
-from ..errors import ConfigError
 from .base import Completion, Evaluator, Executor, FunctionEvaluator, Job, as_evaluator, run_evaluation
 from .executors import InlineExecutor, ProcessExecutor, SimulatedExecutor
 
@@ -27,8 +26,4 @@ def create_executor(name: str | Executor, **params: Any) -> Executor:
     """Build an executor by name (``"inline"``, ``"process"``, ``"simulated"``) or pass one through."""
     if isinstance(name, Executor):
         return name
-    factory = EXECUTORS.get(name)
-    try:
-        return factory(**params)
-    except TypeError as e:
-        raise ConfigError(f"bad parameters for executor {name!r}: {e}") from None
+    return EXECUTORS.create(name, **params)

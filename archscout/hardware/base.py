@@ -124,11 +124,7 @@ def create_cost_model(name: str, **params: Any) -> CostModel:
         UnknownNameError: no cost model has that name.
         ConfigError: a parameter is unknown or invalid.
     """
-    factory = COST_MODELS.get(name)
-    try:
-        return factory(**params)
-    except TypeError as e:
-        raise ConfigError(f"bad parameters for cost model {name!r}: {e}") from None
+    return COST_MODELS.create(name, **params)
 
 
 def cost_model_from_config(cfg: Mapping[str, Any], **overrides: Any) -> CostModel:

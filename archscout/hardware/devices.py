@@ -174,11 +174,7 @@ def create_device(name: str, **params: Any) -> DeviceProfile:
         UnknownNameError: no device has that name (the message lists the available ones).
         ConfigError: a parameter is unknown or invalid.
     """
-    factory = DEVICES.get(name)
-    try:
-        return factory(**params)
-    except TypeError as e:
-        raise ConfigError(f"bad parameters for device {name!r}: {e}") from None
+    return DEVICES.create(name, **params)
 
 
 def get_device(device: str | DeviceProfile | Mapping[str, Any]) -> DeviceProfile:

@@ -27,10 +27,4 @@ def create_strategy(name: str, space, **params: Any) -> Strategy:
         UnknownNameError: no strategy has that name.
         ConfigError: a parameter is invalid or unknown.
     """
-    factory = STRATEGIES.get(name)
-    try:
-        return factory(space, **params)
-    except TypeError as e:
-        from ..errors import ConfigError
-
-        raise ConfigError(f"bad parameters for strategy {name!r}: {e}") from None
+    return STRATEGIES.create(name, space, **params)
