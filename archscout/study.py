@@ -72,6 +72,13 @@ class Study:
             sname, self.space, objectives=self.objectives, constraints=self.constraints, seed=self.seed, **params
         )
         self.cost_models: dict[str, Any] = dict(cost_models or {})
+        self.fidelities: tuple[float, ...] | None = (
+            None if config.get("fidelities") is None else tuple(float(f) for f in config["fidelities"])
+        )
+        self.strategy.attach(
+            cost_models={n: m for n, m in self.cost_models.items() if getattr(m, "cheap", True)},
+            fidelities=self.fidelities,
+        )
         self._trials: dict[int, Trial] = {}
         self._candidates: dict[int, Candidate] = {}  # running trial number -> candidate
         self._requeue: list[int] = []
@@ -423,6 +430,7 @@ def create_study(
     name: str = "default",
     metadata: Mapping[str, Any] | None = None,
     cost_models: Mapping[str, Any] | None = None,
+    fidelities: Sequence[float] | None = None,
 ) -> Study:
     """Create a study and write its header to ``storage``.
 
@@ -438,7 +446,9 @@ def create_study(
         cost_models: ``{metric name: cost model}``. Cheap ones (``model.cheap``) run before dispatch: a
             candidate whose cheap costs break a constraint is recorded as ``infeasible``, told to the
             strategy, and never evaluated. Expensive ones run with the evaluation, in the executor. Each
-            needs ``predict(arch) -> float``.
+            needs ``predict(arch) -> float``. Strategies may query the cheap ones freely.
+        fidelities: the evaluator's fidelities (e.g. epochs ``[12, 200]``, the largest is full training);
+            multi-fidelity strategies (``sh``, ``hyperband``, ``asha``, ``auto``) ask at these, others at full.
 
     Raises:
         ConfigError, UnknownNameError, StorageError: invalid settings, checked before anything is written.
@@ -458,6 +468,11 @@ def create_study(
     params = {k: v for k, v in strategy.items() if k != "name"}
     # validate now: build it once (it is rebuilt by the study from the stored config)
     probe = create_strategy(strategy["name"], space, objectives=objs, constraints=cons, seed=seed, **params)
+    try:
+        fids = None if fidelities is None else [float(f) for f in fidelities]
+    except (TypeError, ValueError):
+        raise ConfigError(f"fidelities must be a list of numbers such as [12, 200], got {fidelities!r}") from None
+    probe.attach(fidelities=fids)  # validates them
     if not isinstance(name, str) or not name:
         raise ConfigError(f"study name must be a non-empty string, got {name!r}")
     config = {
@@ -469,6 +484,7 @@ def create_study(
         "seed": seed,
         "metadata": dict(metadata or {}),
         "cost_models": {n: _cost_config(m) for n, m in (cost_models or {}).items()},
+        "fidelities": fids,
     }
     for n, m in (cost_models or {}).items():
         if not callable(getattr(m, "predict", None)):

@@ -1,18 +1,30 @@
-"""Search strategies: ask/tell state machines in a registry."""
+"""Search strategies: ask/tell state machines in a registry.
+
+Each strategy module lists its classes in ``STRATEGY_CLASSES``; they are registered under their ``name``.
+Strategies that need an optional package import it when they are created, not here.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from .._registry import Registry
+from . import auto, mcts, model_based, multifidelity, nsga2, optuna_adapter, reinforce, simple
 from .base import Capabilities, Strategy
 from .simple import LocalSearch, RandomSearch, RegularizedEvolution
 
 __all__ = ["Strategy", "Capabilities", "STRATEGIES", "list_strategies", "create_strategy"]
 
 STRATEGIES: Registry[Strategy] = Registry("strategy")
-for _cls in (RandomSearch, RegularizedEvolution, LocalSearch):
-    STRATEGIES.register(_cls.name, _cls, doc=(_cls.__doc__ or "").strip().splitlines()[0])
+
+
+def _register_module(module: Any) -> None:
+    for cls in module.STRATEGY_CLASSES:
+        STRATEGIES.register(cls.name, cls, doc=(cls.__doc__ or "").strip().splitlines()[0])
+
+
+for _mod in (simple, model_based, mcts, reinforce, nsga2, multifidelity, optuna_adapter, auto):
+    _register_module(_mod)
 
 
 def list_strategies() -> list[str]:

@@ -9,7 +9,7 @@ evaluation returned. Several candidates may be pending at once (asynchronous par
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -77,6 +77,50 @@ class Strategy:
         self._pending: dict[int, Candidate] = {}
         self._n_told = 0
         self._unseen_pool: list[Architecture] | None = None
+        self.cost_models: dict[str, Any] = {}
+        self.fidelities: tuple[float, ...] | None = None
+        self._cost_cache: dict[str, dict[str, float]] = {}
+
+    # --- context from the study ----------------------------------------------------------------------
+    def attach(self, cost_models: Mapping[str, Any] | None = None,
+               fidelities: Sequence[float] | None = None) -> None:
+        """Give the strategy what the study knows before any evaluation (called by the study before the
+        first ``ask``):
+
+        Args:
+            cost_models: cheap cost models ``{metric: model with predict(arch) -> float}``; strategies may
+                query them freely through :meth:`known_costs` (e.g. latency from a table or a predictor).
+            fidelities: the evaluator's fidelities (e.g. epochs ``[12, 200]``); the largest is the full one.
+                Strategies without the ``fidelities`` capability ignore them and ask at full fidelity.
+        """
+        self.cost_models = dict(cost_models or {})
+        self._cost_cache = {}
+        if fidelities is not None:
+            fids = sorted({float(f) for f in fidelities})
+            if not fids or any(not math.isfinite(f) or f <= 0 for f in fids):
+                raise ConfigError(f"fidelities must be positive numbers, got {list(fidelities)!r}")
+            self.fidelities = tuple(fids)
+        else:
+            self.fidelities = None
+
+    def known_costs(self, arch: Architecture) -> dict[str, float]:
+        """Values of the attached cheap cost models for ``arch`` (cached per function); ``{}`` when none
+        are attached. A model that raises gives no value for that metric."""
+        if not self.cost_models:
+            return {}
+        key = arch.functional_hash()
+        out = self._cost_cache.get(key)
+        if out is None:
+            out = {}
+            for name, model in self.cost_models.items():
+                try:
+                    v = float(model.predict(arch))
+                except Exception:  # noqa: BLE001 - an unbuildable arch simply has no known cost
+                    continue
+                if math.isfinite(v):
+                    out[name] = v
+            self._cost_cache[key] = out
+        return out
 
     # --- public contract ---------------------------------------------------------------------------
     def ask(self) -> Candidate:
@@ -90,7 +134,7 @@ class Strategy:
         self._next_id += 1
         self._pending[cand.id] = cand
         if self.dedup:
-            self._seen.add(arch.functional_hash())
+            self._seen.add(_seen_key(arch, fidelity))
         return cand
 
     def tell(self, candidate: Candidate, result: Result) -> None:
@@ -99,7 +143,7 @@ class Strategy:
             raise TypeError(f"tell() needs a Result, got {result!r}")
         self._pending.pop(candidate.id, None)
         if self.dedup:
-            self._seen.add(candidate.arch.functional_hash())
+            self._seen.add(_seen_key(candidate.arch, candidate.fidelity))
         self._n_told += 1
         self._observe(candidate, result)
 
@@ -119,8 +163,9 @@ class Strategy:
         v = result.values(self.objectives)[0]
         return float(v) if math.isfinite(v) else -math.inf
 
-    def is_seen(self, arch: Architecture) -> bool:
-        return self.dedup and arch.functional_hash() in self._seen
+    def is_seen(self, arch: Architecture, fidelity: float | None = None) -> bool:
+        """Whether ``arch``'s function was already proposed or told at ``fidelity`` (``None``: full)."""
+        return self.dedup and _seen_key(arch, fidelity) in self._seen
 
     # --- for subclasses ---------------------------------------------------------------------------
     def _propose(self) -> Architecture | tuple[Architecture, float | None]:
@@ -145,7 +190,7 @@ class Strategy:
         for _ in range(50):
             out = self._propose()
             arch, fid = out if isinstance(out, tuple) else (out, None)
-            if not self.is_seen(arch):
+            if not self.is_seen(arch, fid):
                 return arch, fid
         for _ in range(200):
             arch = self.space.sample(self.rng)
@@ -206,6 +251,13 @@ class Strategy:
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.to_config().items() if k != "name")
         return f"{type(self).__name__}({params})"
+
+
+def _seen_key(arch: Architecture, fidelity: float | None) -> str:
+    """Dedup key: the functional hash, qualified by the fidelity when one is given (a promotion of the same
+    architecture to a higher fidelity is a new evaluation)."""
+    h = arch.functional_hash()
+    return h if fidelity is None else f"{h}@{float(fidelity):g}"
 
 
 def _cand_to_json(c: Candidate) -> list:

@@ -11,7 +11,7 @@ from ..objectives import Candidate, Result
 from ..space import Architecture
 from .base import Capabilities, Strategy
 
-__all__ = ["RandomSearch", "RegularizedEvolution", "LocalSearch"]
+__all__ = ["RandomSearch", "RegularizedEvolution", "LocalSearch", "STRATEGY_CLASSES"]
 
 
 def _f2j(x: float) -> float | None:
@@ -167,3 +167,4 @@ class LocalSearch(Strategy):
         self._current = None if cur is None else (p(cur[0]), _j2f(cur[1]))
         self._queue = [p(a) for a in state["queue"]]
         self._neighbors = [p(a) for a in state["neighbors"]]
+STRATEGY_CLASSES = [RandomSearch, RegularizedEvolution, LocalSearch]
