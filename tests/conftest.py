@@ -12,6 +12,15 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("ARCHSCOUT_DATA", REPO.parent / "shared" / "data"))
 NB201_TABLE = DATA / "nas-bench-201" / "nb201_cifar10.csv"
 LATENCY_TABLE = DATA / "nb201-latency-help" / "nb201_latency_help.csv"
+TNB_OBJECT_TABLE = DATA / "transnas-bench-101" / "tnb101_class_object.csv"
+TNB_ROOM_TABLE = DATA / "transnas-bench-101" / "tnb101_room_layout.csv"
+NBG_CORA_TABLE = DATA / "nas-bench-graph" / "nbg_cora.csv"
+
+
+def _table(path: Path, what: str) -> Path:
+    if not path.is_file():
+        pytest.skip(f"{what} table not found at {path}; set ARCHSCOUT_DATA")
+    return path
 
 
 @pytest.fixture(scope="session")
@@ -33,3 +42,18 @@ def nb201_bench(nb201_table):
     from archscout.benchmarks import create_benchmark
 
     return create_benchmark("nb201", table=str(nb201_table), report="test_acc_200ep")
+
+
+@pytest.fixture(scope="session")
+def tnb_object_table() -> Path:
+    return _table(TNB_OBJECT_TABLE, "TransNAS-Bench-101 class_object")
+
+
+@pytest.fixture(scope="session")
+def tnb_room_table() -> Path:
+    return _table(TNB_ROOM_TABLE, "TransNAS-Bench-101 room_layout")
+
+
+@pytest.fixture(scope="session")
+def nbg_cora_table() -> Path:
+    return _table(NBG_CORA_TABLE, "NAS-Bench-Graph cora")

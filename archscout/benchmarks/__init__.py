@@ -8,7 +8,9 @@ from typing import Any
 from .._registry import Registry
 from ..space import Space, create_space
 from .nb201 import nb201
+from .nbgraph import nbgraph
 from .tabular import TabularBenchmark, TabularEvaluator, read_columns
+from .transnas import transnas_macro, transnas_micro
 
 __all__ = [
     "TabularBenchmark", "TabularEvaluator", "read_columns", "BENCHMARKS", "list_benchmarks", "create_benchmark",
@@ -16,6 +18,9 @@ __all__ = [
 
 BENCHMARKS: Registry[TabularBenchmark] = Registry("benchmark")
 BENCHMARKS.register("nb201", nb201)
+BENCHMARKS.register("transnas-micro", transnas_micro)
+BENCHMARKS.register("transnas-macro", transnas_macro)
+BENCHMARKS.register("nbgraph", nbgraph)
 
 
 @BENCHMARKS.register("tabular")

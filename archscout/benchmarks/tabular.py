@@ -1,7 +1,8 @@
 """Tabular benchmarks: a table of (architecture, metrics) rows used as an exact, instant evaluator.
 
 The loader takes every file path and column name as a parameter, so the same code reads any table of this
-layout (one row per architecture, one column per metric, optional cost tables joined by architecture).
+layout (one row per architecture, or per functional class of architectures, one column per metric, optional
+cost tables joined by architecture).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import string
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -20,15 +22,29 @@ from ..errors import ConfigError, DataError, InvalidArchitectureError
 from ..objectives import Objective
 from ..space import Architecture, Space
 
-__all__ = ["TabularBenchmark", "TabularEvaluator", "read_columns"]
+__all__ = ["TabularBenchmark", "TabularEvaluator", "read_columns", "LINE"]
+
+LINE = "#line"  # key of the line numbers in read_columns(..., with_lines=True)
+KEYS = ("values", "functional")
 
 
-def read_columns(path: str | os.PathLike, columns: Sequence[str], numeric: Sequence[str] = ()) -> dict[str, list]:
+def read_columns(
+    path: str | os.PathLike,
+    columns: Sequence[str],
+    numeric: Sequence[str] = (),
+    where: Mapping[str, str] | None = None,
+    with_lines: bool = False,
+) -> dict[str, list]:
     """Read the named columns of a CSV file (``numeric`` ones as floats).
+
+    Args:
+        where: keep only the rows whose column equals the given text, e.g. ``{"search_space": "micro"}``.
+        with_lines: also return the file line number of every kept row, under the key :data:`LINE`.
 
     Raises:
         DataError: the file is missing or unreadable, or lacks a named column, or a numeric cell is not a number.
     """
+    where = dict(where or {})
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise DataError(f"table {path!r} does not exist; pass the path of the benchmark CSV file")
@@ -39,20 +55,25 @@ def read_columns(path: str | os.PathLike, columns: Sequence[str], numeric: Seque
                 header = next(reader)
             except StopIteration:
                 raise DataError(f"table {path!r} is empty; expected a CSV file with a header row") from None
-            missing = [c for c in columns if c not in header]
+            missing = [c for c in list(dict.fromkeys(list(columns) + list(where))) if c not in header]
             if missing:
                 raise DataError(
                     f"table {path!r} has no column {', '.join(map(repr, missing))}; its columns are {header}"
                 )
             idx = [header.index(c) for c in columns]
+            filters = [(header.index(c), str(v)) for c, v in where.items()]
             out: dict[str, list] = {c: [] for c in columns}
+            lines: list[int] = []
             for lineno, row in enumerate(reader, start=2):
                 if not row:
                     continue
                 if len(row) != len(header):
                     raise DataError(f"{path}:{lineno}: {len(row)} fields, but the header has {len(header)}")
+                if filters and any(row[i] != v for i, v in filters):
+                    continue
                 for c, i in zip(columns, idx):
                     out[c].append(row[i])
+                lines.append(lineno)
     except UnicodeDecodeError as e:
         raise DataError(f"table {path!r} is not a UTF-8 CSV file ({e})") from None
     except csv.Error as e:
@@ -63,8 +84,39 @@ def read_columns(path: str | os.PathLike, columns: Sequence[str], numeric: Seque
             out[c] = [float(v) if v != "" else math.nan for v in vals]
         except ValueError:
             bad = next(i for i, v in enumerate(vals) if not _is_float(v))
-            raise DataError(f"{path}:{bad + 2}: column {c!r} holds {vals[bad]!r}, not a number") from None
+            raise DataError(f"{path}:{lines[bad]}: column {c!r} holds {vals[bad]!r}, not a number") from None
+    if with_lines:
+        out[LINE] = lines
     return out
+
+
+def arch_fields(arch_column: str) -> list[str]:
+    """Columns an ``arch_column`` setting reads: the column itself, or the fields of a template such as
+    ``"{link}:{ops}"``.
+
+    Raises:
+        ConfigError: a malformed template.
+    """
+    if not isinstance(arch_column, str) or not arch_column:
+        raise ConfigError(f"arch_column must be a column name or a template like '{{link}}:{{ops}}', got {arch_column!r}")
+    if "{" not in arch_column and "}" not in arch_column:
+        return [arch_column]
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(arch_column) if f is not None]
+    except ValueError as e:
+        raise ConfigError(f"arch_column template {arch_column!r} is malformed ({e})") from None
+    if not fields or any(not f or f.isdigit() for f in fields):
+        raise ConfigError(f"arch_column template {arch_column!r} must name its columns, e.g. '{{link}}:{{ops}}'")
+    return list(dict.fromkeys(fields))
+
+
+def arch_strings(arch_column: str, data: Mapping[str, list]) -> list[str]:
+    """Architecture strings of the rows of ``data`` (read with the columns of :func:`arch_fields`)."""
+    fields = arch_fields(arch_column)
+    if fields == [arch_column]:
+        return list(data[arch_column])
+    cols = [data[f] for f in fields]
+    return [arch_column.format(**dict(zip(fields, vals))) for vals in zip(*cols)]
 
 
 def _is_float(v: str) -> bool:
@@ -86,7 +138,13 @@ class TabularBenchmark:
     Args:
         table: CSV path.
         space: the space the architecture strings belong to.
-        arch_column: column holding architecture strings (``space.parse`` must read them).
+        arch_column: column holding architecture strings (``space.parse`` must read them), or a template
+            that builds them from several columns, e.g. ``"{link}:{ops}"``.
+        key: ``"values"`` (default): one row per architecture, looked up by its values. ``"functional"``:
+            one row per functional class, looked up by :meth:`Architecture.functional_hash`, so every
+            member of a class finds its representative's row (tables that store only non-isomorphic
+            architectures, such as NAS-Bench-Graph).
+        where: keep only the rows whose column equals the given text, e.g. ``{"search_space": "micro"}``.
         objective: metric column to optimise; ``direction``: ``"max"`` or ``"min"``.
         report: optional metric column reported for the best-objective architecture (e.g. test accuracy).
         metrics: further metric columns to load.
@@ -99,7 +157,9 @@ class TabularBenchmark:
         name: benchmark name used in reports.
 
     Raises:
-        DataError: missing files or columns, unreadable rows, duplicated or uncovered architectures.
+        DataError: missing files or columns, unreadable rows, duplicated architectures (or, with
+            ``key="functional"``, two rows of one functional class), uncovered cost rows.
+        ConfigError: an unknown ``key`` or a malformed ``arch_column`` template.
     """
 
     def __init__(
@@ -119,11 +179,19 @@ class TabularBenchmark:
         cost_columns: Sequence[str] = (),
         cost_arch_column: str | None = None,
         name: str = "tabular",
+        key: str = "values",
+        where: Mapping[str, str] | None = None,
     ) -> None:
         self.table = os.fspath(table)
         self.space = space
         self.name = name
+        if key not in KEYS:
+            raise ConfigError(f"unknown key {key!r}; use 'values' (one row per architecture) or 'functional' "
+                              "(one row per functional class)")
+        self.key = key
+        self.where = {str(k): str(v) for k, v in (where or {}).items()}
         self.arch_column = arch_column
+        fields = arch_fields(arch_column)
         self.objective = Objective(objective, direction)
         self.report = report
         self.time_column = time_column
@@ -138,27 +206,48 @@ class TabularBenchmark:
         fid_cols = [c for cols in (fidelities or {}).values() for c in cols.values()]
         extra = [c for c in (time_column, epoch_time_column) if c]
         numeric = list(dict.fromkeys(metric_cols + fid_cols + extra))
-        data = read_columns(self.table, [arch_column] + numeric, numeric)
+        # cost columns of the table itself are read in the same pass
+        same_file = self.cost_table is not None and os.path.abspath(self.cost_table) == os.path.abspath(self.table) \
+            and (cost_arch_column or arch_column) == arch_column
+        joined = [c for c in self.cost_columns if c not in numeric] if same_file else []
+        data = read_columns(self.table, list(dict.fromkeys(fields + numeric + joined)), numeric + joined,
+                            where=self.where, with_lines=True)
+        lines: list[int] = data[LINE]
         self.metric_names = tuple(metric_cols)
-        self.keys: dict[tuple, int] = {}
+        self.keys: dict[Any, int] = {}
         self.archs: list[Architecture] = []
-        for i, text in enumerate(data[arch_column]):
+        texts = arch_strings(arch_column, data)
+        for i, text in enumerate(texts):
             try:
                 arch = space.parse(text)
             except InvalidArchitectureError as e:
-                raise DataError(f"{self.table}:{i + 2}: column {arch_column!r}: {e}") from None
-            if arch.values in self.keys:
-                raise DataError(f"{self.table}:{i + 2}: architecture {text!r} appears twice")
-            self.keys[arch.values] = i
+                raise DataError(f"{self.table}:{lines[i]}: column {arch_column!r}: {e}") from None
+            k = self._key(arch)
+            j = self.keys.get(k)
+            if j is not None:
+                if self.key == "values":
+                    raise DataError(f"{self.table}:{lines[i]}: architecture {text!r} appears twice (first on line {lines[j]})")
+                raise DataError(
+                    f"{self.table}:{lines[i]}: architecture {text!r} is functionally equal to {texts[j]!r} on line "
+                    f"{lines[j]}; a table keyed by functional class must hold one row per class (or use key='values')"
+                )
+            self.keys[k] = i
             self.archs.append(arch)
         if not self.archs:
+            if self.where:
+                raise DataError(f"table {self.table!r} has no row with {self.where}")
             raise DataError(f"table {self.table!r} has a header but no rows")
-        self.columns: dict[str, np.ndarray] = {c: np.asarray(data[c], dtype=float) for c in numeric}
+        self.columns: dict[str, np.ndarray] = {c: np.asarray(data[c], dtype=float) for c in numeric + joined}
         for c in metric_cols:
             bad = np.flatnonzero(~np.isfinite(self.columns[c]))
             if len(bad):
-                raise DataError(f"{self.table}:{bad[0] + 2}: column {c!r} is empty or not finite")
-        if self.cost_columns:
+                raise DataError(f"{self.table}:{lines[bad[0]]}: column {c!r} is empty or not finite")
+        if same_file:
+            for c in self.cost_columns:
+                bad = np.flatnonzero(~np.isfinite(self.columns[c]))
+                if len(bad):
+                    raise DataError(f"{self.table}:{lines[bad[0]]}: cost column {c!r} is empty or not finite")
+        elif self.cost_columns:
             self._join_costs(self.cost_table, cost_arch_column or arch_column)  # type: ignore[arg-type]
         self.fidelities: dict[float, _Fidelity] = {}
         for f, cols in (fidelities or {}).items():
@@ -170,17 +259,22 @@ class TabularBenchmark:
         if self.max_fidelity is not None and self.max_fidelity not in self.fidelities:
             self.fidelities[float(self.max_fidelity)] = _Fidelity({m: m for m in self.metric_names})
 
+    def _key(self, arch: Architecture) -> Any:
+        return arch.values if self.key == "values" else arch.functional_hash()
+
     def _join_costs(self, path: str, arch_column: str) -> None:
-        data = read_columns(path, [arch_column] + list(self.cost_columns), self.cost_columns)
+        fields = arch_fields(arch_column)
+        data = read_columns(path, list(dict.fromkeys(fields + list(self.cost_columns))), self.cost_columns,
+                            with_lines=True)
         n = len(self.archs)
         for c in self.cost_columns:
             self.columns[c] = np.full(n, np.nan)
-        for j, text in enumerate(data[arch_column]):
+        for j, text in enumerate(arch_strings(arch_column, data)):
             try:
                 arch = self.space.parse(text)
             except InvalidArchitectureError as e:
-                raise DataError(f"{path}:{j + 2}: column {arch_column!r}: {e}") from None
-            i = self.keys.get(arch.values)
+                raise DataError(f"{path}:{data[LINE][j]}: column {arch_column!r}: {e}") from None
+            i = self.keys.get(self._key(arch))
             if i is None:
                 continue
             for c in self.cost_columns:
@@ -195,9 +289,10 @@ class TabularBenchmark:
         return len(self.archs)
 
     def row(self, arch: Architecture) -> int:
-        """Row of ``arch``. Raises KeyError with a clear message when the table lacks it."""
+        """Row of ``arch`` (of its functional class's representative with ``key="functional"``).
+        Raises KeyError with a clear message when the table lacks it."""
         try:
-            return self.keys[arch.values]
+            return self.keys[self._key(arch)]
         except KeyError:
             raise KeyError(f"architecture {str(arch)!r} is not in table {self.table!r}") from None
 
@@ -242,6 +337,7 @@ class TabularBenchmark:
             "table": self.table, "space": self.space.to_config(), "arch_column": self.arch_column,
             "objective": self.objective.name, "direction": self.objective.direction, "report": self.report,
             "cost_table": self.cost_table, "cost_columns": list(self.cost_columns), "name": self.name,
+            "key": self.key, "where": dict(self.where),
         }
 
 

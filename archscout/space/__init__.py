@@ -2,11 +2,14 @@
 
 from .builtin import create_space, list_spaces
 from .cell import Cell
+from .digit_cell import DigitCell
+from .linkops import LinkOps
 from .params import Choice, Float, Int, Ordinal, Param
+from .skeleton import Skeleton
 from .space import Architecture, Space
 from .stages import Stages
 
 __all__ = [
-    "Architecture", "Cell", "Choice", "Float", "Int", "Ordinal", "Param", "Space", "Stages",
-    "create_space", "list_spaces",
+    "Architecture", "Cell", "Choice", "DigitCell", "Float", "Int", "LinkOps", "Ordinal", "Param", "Skeleton", "Space",
+    "Stages", "create_space", "list_spaces",
 ]

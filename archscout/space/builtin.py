@@ -1,4 +1,5 @@
-"""Built-in spaces: ``nb201`` (NAS-Bench-201 cells) and ``mbv3`` (MobileNetV3 / OFA-style stages)."""
+"""Built-in spaces: ``nb201`` (NAS-Bench-201 cells), ``mbv3`` (MobileNetV3 / OFA-style stages),
+``transnas-micro`` / ``transnas-macro`` (TransNAS-Bench-101) and ``nbgraph`` (NAS-Bench-Graph)."""
 
 from __future__ import annotations
 
@@ -6,15 +7,24 @@ from collections.abc import Sequence
 
 from .._registry import Registry
 from .cell import Cell
+from .digit_cell import DigitCell
+from .linkops import NBGRAPH_LINKS, NBGRAPH_OPS, LinkOps
 from .params import Choice, Ordinal
-from .space import Space
+from .skeleton import Skeleton
+from .space import _PARAM_TYPES, Space
 from .stages import Stages
 
-__all__ = ["SPACES", "create_space", "list_spaces", "NB201_OPS"]
+__all__ = ["SPACES", "create_space", "list_spaces", "NB201_OPS", "TRANSNAS_MICRO_OPS"]
+
+# parameter types defined outside space.py, so that Space.from_config can rebuild them
+for _cls in (DigitCell, Skeleton, LinkOps):
+    _PARAM_TYPES.setdefault(_cls.kind, _cls)
 
 SPACES: Registry[Space] = Registry("space")
 
 NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+# TransNAS-Bench-101 micro op digits 0 to 3: zero, identity, ReLU-conv1x1-BN, ReLU-conv3x3-BN (NB201's ops)
+TRANSNAS_MICRO_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3")
 
 
 @SPACES.register("nb201")
@@ -44,6 +54,41 @@ def mbv3(
         },
         name="mbv3",
     )
+
+
+@SPACES.register("transnas-micro")
+def transnas_micro(hash_rule: str = "nb201", input_identity: bool = False) -> Space:
+    """TransNAS-Bench-101 micro: a 4-node cell, 6 edges, 4 ops (4,096 cells), e.g. ``64-41414-3_13_020``.
+
+    The network stacks the cell in the fixed skeleton ``41414``, where every ``4`` module starts with a
+    reduction cell: there an identity on an edge leaving the cell input is a learned factorised reduction,
+    so by default (``input_identity=False``) the functional hash treats it as an op of its own (1,696
+    classes under the ``"nb201"`` rule, 1,229 under ``"strict"``; with ``input_identity=True``, 1,236 and
+    871). See :class:`~archscout.space.digit_cell.DigitCell`.
+    """
+    return Space({"cell": DigitCell(nodes=4, ops=TRANSNAS_MICRO_OPS, prefix="64-41414-", zero="none",
+                                    identity="skip_connect", hash_rule=hash_rule, input_identity=input_identity)},
+                 name="transnas-micro")
+
+
+@SPACES.register("transnas-macro")
+def transnas_macro() -> Space:
+    """TransNAS-Bench-101 macro: 4-6 ResNet modules, 1-3 doublings, 1-4 downsamplings (3,256 skeletons).
+
+    Strings like ``64-41414-basic``; each skeleton is its own functional class (see
+    :class:`~archscout.space.skeleton.Skeleton`)."""
+    return Space({"skeleton": Skeleton(modules=(4, 6), doublings=(1, 3), downsamplings=(1, 4))},
+                 name="transnas-macro")
+
+
+@SPACES.register("nbgraph")
+def nbgraph(ops: Sequence[str] = NBGRAPH_OPS) -> Space:
+    """NAS-Bench-Graph: 9 links x 4 node ops from 9 GNN layers (59,040 architectures; 26,206 classes).
+
+    Strings like ``0012:gcn-gat-skip-fc``; the 9 all-skip architectures compute nothing and are left out.
+    ``ops=NBGRAPH_PROTEINS_OPS`` gives the 5-op ogbn-proteins space (5,616 architectures; 2,021 classes).
+    See :class:`~archscout.space.linkops.LinkOps`."""
+    return Space({"gnn": LinkOps(links=NBGRAPH_LINKS, ops=tuple(ops), identity="skip")}, name="nbgraph")
 
 
 def list_spaces() -> list[str]:
