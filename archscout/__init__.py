@@ -12,7 +12,8 @@ from .errors import (  # noqa: E402
 )
 from .objectives import Candidate, Constraint, Objective, Result, TrialState  # noqa: E402
 from .space import (  # noqa: E402
-    Architecture, Cell, Choice, Float, Int, Ordinal, Space, Stages, create_space, list_spaces,
+    Architecture, Cell, Choice, DigitCell, Float, Int, LinkOps, Ordinal, Skeleton, Space, Stages, create_space,
+    list_spaces,
 )
 from .strategies import Strategy, create_strategy, list_strategies  # noqa: E402
 from .storage import create_storage  # noqa: E402
@@ -25,7 +26,8 @@ __all__ = [
     "ArchscoutError", "BuildError", "ConfigError", "ConstraintError", "DataError", "InvalidArchitectureError", "SpaceExhaustedError",
     "StorageError", "StorageVersionError", "UnknownNameError",
     "Candidate", "Constraint", "Objective", "Result", "TrialState",
-    "Architecture", "Cell", "Choice", "Float", "Int", "Ordinal", "Space", "Stages", "create_space", "list_spaces",
+    "Architecture", "Cell", "Choice", "DigitCell", "Float", "Int", "LinkOps", "Ordinal", "Skeleton", "Space", "Stages",
+    "create_space", "list_spaces",
     "Strategy", "create_strategy", "list_strategies", "create_storage",
     "Executor", "create_executor", "list_executors",
     "Study", "Trial", "create_study", "load_study",

@@ -96,7 +96,7 @@ def cmd_list(ns: argparse.Namespace) -> int:
         reg = kinds[kind]
         print(f"{kind}:")
         for name in reg.names():
-            print(f"  {name:<12} {reg.doc(name)}")
+            print(f"  {name:<16} {reg.doc(name)}")
     return 0
 
 

@@ -11,14 +11,10 @@ from .digit_cell import DigitCell
 from .linkops import NBGRAPH_LINKS, NBGRAPH_OPS, LinkOps
 from .params import Choice, Ordinal
 from .skeleton import Skeleton
-from .space import _PARAM_TYPES, Space
+from .space import Space
 from .stages import Stages
 
 __all__ = ["SPACES", "create_space", "list_spaces", "NB201_OPS", "TRANSNAS_MICRO_OPS"]
-
-# parameter types defined outside space.py, so that Space.from_config can rebuild them
-for _cls in (DigitCell, Skeleton, LinkOps):
-    _PARAM_TYPES.setdefault(_cls.kind, _cls)
 
 SPACES: Registry[Space] = Registry("space")
 

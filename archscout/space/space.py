@@ -13,7 +13,10 @@ import numpy as np
 
 from ..errors import ConfigError, InvalidArchitectureError
 from .cell import Cell
+from .digit_cell import DigitCell
+from .linkops import LinkOps
 from .params import Choice, Float, Int, Ordinal, Param, _check_token
+from .skeleton import Skeleton
 from .stages import Stages
 
 __all__ = ["Space", "Architecture", "param_from_config"]
@@ -25,6 +28,9 @@ _PARAM_TYPES: dict[str, type[Param]] = {
     "float": Float,
     "cell": Cell,
     "stages": Stages,
+    "digit_cell": DigitCell,
+    "skeleton": Skeleton,
+    "link_ops": LinkOps,
 }
 
 
