@@ -1,7 +1,7 @@
 """REINFORCE: a policy-gradient controller over the space's decision sequence (Zoph et al., NASNet).
 
 The policy is factorised: one independent softmax per decision slot of the space's
-:class:`~archscout.strategies.mcts.DecisionSpace` (an edge of a cell, a stage depth, a layer choice, a
+:class:`~archscout.strategies.decisions.DecisionSpace` (an edge of a cell, a stage depth, a layer choice, a
 position of a skeleton...). Architectures are sampled slot by slot (steps that allow only some options
 renormalise over them). Each told result updates the logits of the decisions that built it by
 ``learning_rate * (reward - baseline) * grad log p``, plus an optional entropy bonus, where the reward is
@@ -86,7 +86,7 @@ class Reinforce(Strategy):
 
     def probabilities(self, slot: int) -> np.ndarray:
         """The policy's probabilities over the options of decision ``slot``, shape ``(n_options,)`` (slots
-        are those of :class:`~archscout.strategies.mcts.DecisionSpace`; for a cell, slot ``e`` is edge
+        are those of :class:`~archscout.strategies.decisions.DecisionSpace`; for a cell, slot ``e`` is edge
         ``e`` and the options are the cell's ops in order).
 
         Raises:
