@@ -101,16 +101,69 @@ def cmd_list(ns: argparse.Namespace) -> int:
 
 
 # --- bench ----------------------------------------------------------------------------------------------
+def _float_list(text: str) -> list[float]:
+    """argparse type: comma-separated numbers >= 0."""
+    out = []
+    for t in _csv_list(text):
+        try:
+            v = float(t)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{t!r} is not a number") from None
+        if not v >= 0 or v == float("inf"):
+            raise argparse.ArgumentTypeError(f"regret levels must be finite numbers >= 0, got {t}")
+        out.append(v)
+    return out
+
+
+def _bench_cost_column(ns: argparse.Namespace) -> str | None:
+    """The cost column of a two-objective ``bench`` run (one ``--cost-column``), or None."""
+    cols = list(ns.cost_column or [])
+    if len(cols) > 1:
+        raise ConfigError(f"bench compares two objectives, so give one --cost-column, got {cols}")
+    return cols[0] if cols else None
+
+
+def _bench_baseline(ns: argparse.Namespace) -> str | None:
+    """The baseline of the significance tests: --baseline, else the second strategy listed (none with one)."""
+    names = list(ns.strategies)
+    if ns.baseline is not None:
+        if ns.baseline not in names:
+            raise ConfigError(f"--baseline {ns.baseline!r} is not one of --strategies {','.join(names)}; "
+                              "name one of them")
+        return ns.baseline
+    return names[1] if len(names) >= 2 else None
+
+
+def _bench_time_target(ns: argparse.Namespace) -> tuple[str, int] | None:
+    if ns.time_target_strategy is None and ns.time_target_queries is None:
+        return None
+    if ns.time_target_strategy is None:
+        raise ConfigError("--time-target-queries needs --time-target-strategy NAME (e.g. rea)")
+    if ns.time_target_strategy not in ns.strategies:
+        raise ConfigError(f"--time-target-strategy {ns.time_target_strategy!r} is not one of --strategies "
+                          f"{','.join(ns.strategies)}")
+    q = ns.time_target_queries if ns.time_target_queries is not None else ns.budget
+    if q > ns.budget:
+        raise ConfigError(f"--time-target-queries {q} exceeds --budget {ns.budget}; give at most the budget")
+    return ns.time_target_strategy, q
+
+
 def cmd_bench(ns: argparse.Namespace) -> int:
     from .benchmarks.protocol import format_table, plot_anytime, run_protocol, summarize
 
+    cost_column = _bench_cost_column(ns)
+    baseline = _bench_baseline(ns)
+    time_target = _bench_time_target(ns)
     params = _benchmark_params(ns)
     bench = _build_benchmark(ns.benchmark, params)
     checkpoints = [int(c) for c in ns.checkpoints.split(",")] if ns.checkpoints else None
     t0 = time.perf_counter()
-    runs = run_protocol(bench, ns.strategies, ns.seeds, ns.budget, workers=ns.workers, sim_workers=ns.sim_workers)
+    runs = run_protocol(bench, ns.strategies, ns.seeds, ns.budget, workers=ns.workers, sim_workers=ns.sim_workers,
+                        cost_column=cost_column, cost_mode=ns.cost_mode, multi_fidelity=ns.multi_fidelity)
     elapsed = time.perf_counter() - t0
-    summary = summarize(runs, bench, ns.budget, checkpoints)
+    summary = summarize(runs, bench, ns.budget, checkpoints, cost_column=cost_column,
+                        cost_mode=ns.cost_mode if cost_column else None, baseline=baseline,
+                        regret_levels=ns.regret_levels, time_target=time_target)
     summary["seeds"] = ns.seeds
     summary["elapsed_s"] = elapsed
     summary["command"] = "archscout " + " ".join(sys.argv[1:]) if sys.argv else ""
@@ -329,6 +382,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sim-workers", dest="sim_workers", type=_positive_int, default=1,
                    help="parallel evaluations on the simulated clock (asynchronous search)")
     p.add_argument("--checkpoints", help="comma-separated budgets to report (default 10,25,50,100,150,200,300,...)")
+    p.add_argument("--cost-mode", dest="cost_mode", choices=["cheap", "evaluated"], default="cheap",
+                   help="with --cost-column (two objectives: the objective and the cost, minimised): 'cheap' "
+                        "(default) knows the cost before evaluation, as a cost model strategies may query; "
+                        "'evaluated' reveals it only with the evaluation")
+    p.add_argument("--baseline", help="strategy the others are tested against (two-sided Mann-Whitney U over seeds "
+                                      "of the regret, or of the hv ratio with a cost column); default: the second "
+                                      "strategy listed")
+    p.add_argument("--multi-fidelity", dest="multi_fidelity", action="store_true",
+                   help="give the studies the benchmark's fidelities (NB201: 12 and 200 epochs); strategies that "
+                        "support them ask at lower fidelities. The budget counts trials of any fidelity; only "
+                        "full-fidelity results count for the incumbent")
+    p.add_argument("--regret-levels", dest="regret_levels", type=_float_list,
+                   help="comma-separated regret levels in the objective's units for the simulated time to reach "
+                        "them (default 1,0.5,0.3,0.1,0.05,0)")
+    p.add_argument("--time-target-strategy", dest="time_target_strategy",
+                   help="strategy whose mean regret at --time-target-queries is the target every strategy's "
+                        "mean regret-vs-simulated-time curve is timed to (reported with the time ratio)")
+    p.add_argument("--time-target-queries", dest="time_target_queries", type=_positive_int,
+                   help="queries of the time-target strategy (default: the budget)")
     p.set_defaults(fn=cmd_bench)
 
     p = sub.add_parser("search", help="run one study, recorded in a storage")

@@ -22,7 +22,7 @@ from ..errors import ConfigError, DataError, InvalidArchitectureError
 from ..objectives import Objective
 from ..space import Architecture, Space
 
-__all__ = ["TabularBenchmark", "TabularEvaluator", "read_columns", "LINE"]
+__all__ = ["TabularBenchmark", "TabularEvaluator", "TableCostModel", "read_columns", "LINE"]
 
 LINE = "#line"  # key of the line numbers in read_columns(..., with_lines=True)
 KEYS = ("values", "functional")
@@ -332,6 +332,15 @@ class TabularBenchmark:
     def evaluator(self, metrics: Sequence[str] | None = None, replay_time_scale: float = 0.0) -> TabularEvaluator:
         return TabularEvaluator(self, metrics, replay_time_scale)
 
+    def cost_model(self, column: str) -> TableCostModel:
+        """A cheap cost model reading ``column`` of this table (e.g. a latency column), for
+        ``create_study(..., cost_models={column: bench.cost_model(column)})``.
+
+        Raises:
+            ConfigError: the column was not loaded (load it as a cost column or a metric).
+        """
+        return TableCostModel(self, column)
+
     def to_config(self) -> dict:
         return {
             "table": self.table, "space": self.space.to_config(), "arch_column": self.arch_column,
@@ -384,3 +393,29 @@ class TabularEvaluator:
 
     def to_config(self) -> dict[str, Any]:
         return {"type": "tabular", "replay_time_scale": self.replay_time_scale, "metrics": list(self.metrics)}
+
+
+class TableCostModel:
+    """A cheap cost model that looks a column of a :class:`TabularBenchmark` up (full-fidelity value), so a
+    table's cost (e.g. latency in ms) is known before evaluation.
+
+    Raises:
+        ConfigError: the column was not loaded from the table.
+    """
+
+    cheap = True
+
+    def __init__(self, benchmark: TabularBenchmark, column: str) -> None:
+        if column not in benchmark.columns:
+            loaded = sorted(benchmark.columns)
+            raise ConfigError(f"column {column!r} was not loaded from {benchmark.table!r}; load it as a cost "
+                              f"column (cost_columns=[{column!r}]) or pick one of {loaded}")
+        self.benchmark = benchmark
+        self.column = column
+
+    def predict(self, arch: Architecture) -> float:
+        """The table's value of the column for ``arch``. Raises KeyError when the table lacks ``arch``."""
+        return float(self.benchmark.columns[self.column][self.benchmark.row(arch)])
+
+    def to_config(self) -> dict[str, Any]:
+        return {"type": "table", "table": self.benchmark.cost_table or self.benchmark.table, "column": self.column}

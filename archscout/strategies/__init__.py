@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._registry import Registry
-from . import auto, mcts, model_based, multifidelity, nsga2, optuna_adapter, reinforce, simple
+from . import auto, mcts, mobo, model_based, multifidelity, nsga2, optuna_adapter, reinforce, simple
 from .base import Capabilities, Strategy
 from .simple import LocalSearch, RandomSearch, RegularizedEvolution
 
@@ -23,7 +23,7 @@ def _register_module(module: Any) -> None:
         STRATEGIES.register(cls.name, cls, doc=(cls.__doc__ or "").strip().splitlines()[0])
 
 
-for _mod in (simple, model_based, mcts, reinforce, nsga2, multifidelity, optuna_adapter, auto):
+for _mod in (simple, model_based, mobo, mcts, reinforce, nsga2, multifidelity, optuna_adapter, auto):
     _register_module(_mod)
 
 
