@@ -20,7 +20,7 @@ __all__ = ["Cell"]
 
 _ZERO_NAMES = ("none", "zero")
 _IDENTITY_NAMES = ("skip_connect", "skip", "identity")
-HASH_RULES = ("nb201", "strict")
+HASH_RULES = ("nb201", "strict", "none")
 
 
 class Cell(Param):
@@ -34,7 +34,9 @@ class Cell(Param):
             if listed).
         hash_rule: how :meth:`canonical` collapses equivalent cells. ``"nb201"`` (default) is NB201's
             zero-aware unique-string rule (15,625 NB201 cells give 6,466 classes); ``"strict"`` also drops
-            zero terms and ops applied to zero inputs and flattens identity sums (4,930 classes).
+            zero terms and ops applied to zero inputs and flattens identity sums (4,930 classes); ``"none"``
+            keeps every cell distinct. Use ``"none"`` when a cost such as latency is an objective: cells of one
+            functional class still differ in cost where dead branches are executed on the device.
     """
 
     kind = "cell"
@@ -152,6 +154,8 @@ class Cell(Param):
     # --- functional form -----------------------------------------------------------------------
     def canonical(self, value: Any) -> str:
         """A string equal for cells that compute the same function (see ``hash_rule``)."""
+        if self.hash_rule == "none":
+            return self.format(value)
         return self._canonical_nb201(value) if self.hash_rule == "nb201" else self._canonical_strict(value)
 
     def _canonical_nb201(self, value: Sequence[str]) -> str:
@@ -211,14 +215,43 @@ class Cell(Param):
         if kind == "path":
             n = len(self._live_ops)
             return sum(n**length for length in range(1, self.nodes))
+        if kind == "functional":
+            n = len(self._effective_ops())
+            return sum(n**length for length in range(0, self.nodes))
         return len(self.edges) * len(self.ops)
 
+    def _effective_ops(self) -> list[str]:
+        return [o for o in self.ops if o not in (self.zero, self.identity)]
+
+    def _encode_functional(self, value: Any, out: np.ndarray) -> np.ndarray:
+        eff = {o: k for k, o in enumerate(self._effective_ops())}
+        n = len(eff)
+        offsets = [0]
+        for length in range(0, self.nodes - 1):
+            offsets.append(offsets[-1] + n**length)
+        for path in self._paths:
+            ops = [value[e] for e in path]
+            if any(o == self.zero for o in ops):
+                continue
+            code, length = 0, 0
+            for o in ops:
+                if o != self.identity:
+                    code = code * n + eff[o]
+                    length += 1
+            out[offsets[length] + code] += 1.0
+        return out
+
     def encode(self, value: Any, kind: str = "onehot") -> np.ndarray:
-        """One-hot per edge (``"onehot"``), or BANANAS path encoding (``"path"``): one bit per sequence of
-        non-zero ops along an input-to-output path."""
+        """One-hot per edge (``"onehot"``); BANANAS path encoding (``"path"``): one bit per sequence of
+        non-zero ops along an input-to-output path; or the functional path encoding (``"functional"``): per
+        input-to-output path that no zero op cuts, a count of its sequence of ops with identities removed,
+        so that paths computing the same composition (e.g. ``skip`` then ``skip`` and a direct ``skip``)
+        share a feature."""
         out = np.zeros(self.encoding_size(kind))
         if value is None:
             return out
+        if kind == "functional":
+            return self._encode_functional(value, out)
         if kind == "path":
             n = len(self._live_ops)
             live = {o: k for k, o in enumerate(self._live_ops)}

@@ -19,7 +19,14 @@ from .params import Choice, Float, Int, Ordinal, Param, _check_token
 from .skeleton import Skeleton
 from .stages import Stages
 
-__all__ = ["Space", "Architecture", "param_from_config"]
+__all__ = ["Space", "Architecture", "param_from_config", "ENCODINGS"]
+
+ENCODINGS = ("onehot", "path", "functional")
+
+
+def _param_kind(p: Param, kind: str) -> str:
+    """Cells know the functional path encoding; other parameters use their path encoding for it."""
+    return "path" if kind == "functional" and not isinstance(p, Cell) else kind
 
 _PARAM_TYPES: dict[str, type[Param]] = {
     "choice": Choice,
@@ -388,18 +395,19 @@ class Space:
 
     def encoding_size(self, kind: str = "onehot") -> int:
         self._check_kind(kind)
-        return sum(p.encoding_size(kind) for p in self._plist)
+        return sum(p.encoding_size(_param_kind(p, kind)) for p in self._plist)
 
     @staticmethod
     def _check_kind(kind: str) -> None:
-        if kind not in ("onehot", "path"):
-            raise ConfigError(f"unknown encoding {kind!r}; use 'onehot' or 'path'")
+        if kind not in ENCODINGS:
+            raise ConfigError(f"unknown encoding {kind!r}; use one of {ENCODINGS}")
 
     def encode(self, arch: Architecture, kind: str = "onehot") -> np.ndarray:
         """Vector of shape ``(encoding_size(kind),)``: one-hot for choices and cell edges, thermometer for
-        ordinals, [0, 1] for numbers; ``kind="path"`` uses the path encoding for cells."""
+        ordinals, [0, 1] for numbers; ``kind="path"`` uses the path encoding for cells, ``"functional"``
+        the functional path encoding for cells (see :meth:`Cell.encode`) and the path encoding elsewhere."""
         self._check_kind(kind)
-        return np.concatenate([p.encode(v, kind) for p, v in zip(self._plist, arch.values)])
+        return np.concatenate([p.encode(v, _param_kind(p, kind)) for p, v in zip(self._plist, arch.values)])
 
     # --- config ----------------------------------------------------------------------------------
     def _params_config(self) -> dict:

@@ -1,3 +1,416 @@
-"""Placeholder; filled in by its strategies."""
+"""Model-based single-objective strategies: SMBO (Gaussian process or random forest), BANANAS and
+predictor-guided evolution.
 
-STRATEGY_CLASSES: list = []
+All three learn a surrogate of the score from the results told so far and propose the candidate with the
+best acquisition value. Candidates come from the whole space when it is finite and small enough
+(``pool_limit``; one representative per functional class, enumerated once per process), else from a pool
+of mutations of the best architectures plus random samples. Targets are rank-based normal scores, so a
+long lower tail of bad or failed architectures does not distort the model. The first ``n_init``
+proposals are random. Pending candidates are never proposed twice (asynchronous search).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..objectives import Candidate, Result
+from ..space import Architecture
+from .base import Capabilities, Strategy
+from .simple import _check_int, _f2j, _j2f
+from .surrogate import CandidatePool, IncrementalGP, candidate_pool, features, normal_scores, one_blas_thread
+
+__all__ = ["SMBO", "Bananas", "PredictorGuidedEvolution", "STRATEGY_CLASSES"]
+
+
+def _check_float(name: str, value: Any, low: float, high: float = math.inf) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (low <= value <= high):
+        raise ConfigError(f"{name} must be a number in [{low}, {high}], got {value!r}")
+    return float(value)
+
+
+def _check_choice(name: str, value: Any, options: tuple[str, ...]) -> str:
+    if value not in options:
+        raise ConfigError(f"{name} must be one of {options}, got {value!r}")
+    return value
+
+
+class _SurrogateStrategy(Strategy):
+    """Observations, candidate pools and the propose loop shared by the model-based strategies."""
+
+    capabilities = Capabilities()
+
+    def __init__(self, space, objectives=None, constraints=(), seed=None, dedup=True,
+                 n_init: int = 10, pool_limit: int = 100_000, pool_size: int = 1000) -> None:
+        super().__init__(space, objectives, constraints, seed, dedup)
+        self.n_init = _check_int("n_init", n_init, 1)
+        self.pool_limit = _check_int("pool_limit", pool_limit, 0)
+        self.pool_size = _check_int("pool_size", pool_size, 10)
+        self._obs: list[tuple[Architecture, float]] = []
+        self._pool: CandidatePool | None | bool = False  # False: not looked up yet
+
+    # --- candidates --------------------------------------------------------------------------------
+    def _get_pool(self) -> CandidatePool | None:
+        if self._pool is False:
+            self._pool = candidate_pool(self.space, self.pool_limit)
+        return self._pool  # type: ignore[return-value]
+
+    def _taken(self) -> set[str]:
+        return self._seen | {c.arch.functional_hash() for c in self._pending.values()}
+
+    def _dynamic_candidates(self) -> list[Architecture]:
+        """Mutations of the best observed architectures and random samples, unseen and distinct."""
+        taken = self._taken()
+        out: dict[str, Architecture] = {}
+        ranked = sorted(range(len(self._obs)), key=lambda i: -self._obs[i][1])[:10]
+        per = max(1, self.pool_size // (2 * max(len(ranked), 1)))
+        for i in ranked:
+            a = self._obs[i][0]
+            for _ in range(per):
+                b = self.space.mutate(a, self.rng)
+                out.setdefault(b.functional_hash(), b)
+        for _ in range(self.pool_size - len(out)):
+            b = self.space.sample(self.rng)
+            out.setdefault(b.functional_hash(), b)
+        return [a for h, a in out.items() if h not in taken]
+
+    def _propose(self) -> Architecture:
+        if len(self._obs) < self.n_init:
+            return self._initial()
+        with one_blas_thread():
+            pool = self._get_pool()
+            if pool is not None:
+                avail = np.ones(len(pool), dtype=bool)
+                for h in self._taken():
+                    i = pool.index.get(h.split("@")[0])
+                    if i is not None:
+                        avail[i] = False
+                if not avail.any():
+                    return self.space.sample(self.rng)
+                acq = self._acquire_pool(pool)
+                acq = np.where(avail, acq, -np.inf)
+                return pool.archs[int(np.argmax(acq))]
+            cands = self._dynamic_candidates()
+            if not cands:
+                return self.space.sample(self.rng)
+            acq = self._acquire(cands)
+            return cands[int(np.argmax(acq))]
+
+    def _initial(self) -> Architecture:
+        return self.space.sample(self.rng)
+
+    def _scores(self) -> np.ndarray:
+        return np.array([s for _, s in self._obs], dtype=float)
+
+    # --- to implement ------------------------------------------------------------------------------
+    def _acquire_pool(self, pool: CandidatePool) -> np.ndarray:
+        """Acquisition value of every pool member, shape ``(len(pool),)`` (larger is better)."""
+        raise NotImplementedError
+
+    def _acquire(self, cands: list[Architecture]) -> np.ndarray:
+        """Acquisition value of each candidate, shape ``(len(cands),)``."""
+        raise NotImplementedError
+
+    # --- observations and state --------------------------------------------------------------------
+    def _observe(self, candidate: Candidate, result: Result) -> None:
+        self._obs.append((candidate.arch, self.score(result)))
+
+    def _params(self) -> dict[str, Any]:
+        return {"n_init": self.n_init, "pool_limit": self.pool_limit, "pool_size": self.pool_size}
+
+    def _state(self) -> dict[str, Any]:
+        return {"obs": [[str(a), _f2j(s)] for a, s in self._obs]}
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        self._obs = [(self.space.parse(a), _j2f(s)) for a, s in state["obs"]]
+        self._reset_model()
+
+    def _reset_model(self) -> None:
+        pass
+
+
+class _GPMixin:
+    """An :class:`IncrementalGP` over the pool (or over dynamic candidates), synchronised with ``_obs``."""
+
+    degree: int
+    noise: float
+    _gp: IncrementalGP | None
+
+    def _sync_gp(self, pool: CandidatePool | None) -> IncrementalGP:
+        if self._gp is None:
+            self._gp = IncrementalGP(self.degree, self.noise, None if pool is None else pool.features)
+        gp = self._gp
+        new = self._obs[len(gp):]  # type: ignore[attr-defined]
+        if new:
+            if pool is not None:
+                rows = [pool.index.get(a.functional_hash()) for a, _ in new]
+                xs = [pool.features[i] if i is not None else features(self.space, [a])[0]  # type: ignore[attr-defined]
+                      for i, (a, _) in zip(rows, new)]
+            else:
+                xs = list(features(self.space, [a for a, _ in new]))  # type: ignore[attr-defined]
+            for x in xs:
+                gp.add(x)
+        return gp
+
+
+class SMBO(_GPMixin, _SurrogateStrategy):
+    """Sequential model-based optimisation with a Gaussian-process or random-forest surrogate and UCB.
+
+    The GP (default) uses a degree-``degree`` polynomial kernel on one-hot plus functional path features
+    (see :mod:`archscout.strategies.surrogate`), fixed ``noise``, and proposes the candidate maximising
+    ``mean + beta * std`` of the rank-normalised score. ``surrogate="rf"`` fits a scikit-learn random forest
+    (``n_trees`` trees) instead and uses the spread of its trees as the uncertainty (as DeepArchitect's SMBO).
+
+    Args:
+        surrogate: ``"gp"`` or ``"rf"``.
+        beta: exploration weight of the upper confidence bound (>= 0).
+        degree: kernel degree (GP).
+        noise: observation noise variance relative to the prior variance (GP).
+        n_trees: trees of the forest (RF).
+        n_init / pool_limit / pool_size: random initial proposals; largest space enumerated as the
+            candidate pool; size of the mutation pool for larger spaces.
+    """
+
+    name = "smbo"
+
+    def __init__(self, space, objectives=None, constraints=(), seed=None, dedup=True,
+                 surrogate: str = "gp", beta: float = 2.5, degree: int = 3, noise: float = 0.05,
+                 n_trees: int = 100, n_init: int = 10, pool_limit: int = 100_000, pool_size: int = 1000) -> None:
+        super().__init__(space, objectives, constraints, seed, dedup, n_init, pool_limit, pool_size)
+        self.surrogate = _check_choice("surrogate", surrogate, ("gp", "rf"))
+        self.beta = _check_float("beta", beta, 0.0)
+        self.degree = _check_int("degree", degree, 1)
+        self.noise = _check_float("noise", noise, 1e-6)
+        self.n_trees = _check_int("n_trees", n_trees, 2)
+        self._gp = None
+
+    def _reset_model(self) -> None:
+        self._gp = None
+
+    def _acquire_pool(self, pool: CandidatePool) -> np.ndarray:
+        y = normal_scores(self._scores())
+        if self.surrogate == "rf":
+            return self._forest_ucb(pool.features, y)
+        mu, sd = self._sync_gp(pool).predict_pool(y)
+        return mu + self.beta * sd
+
+    def _acquire(self, cands: list[Architecture]) -> np.ndarray:
+        y = normal_scores(self._scores())
+        xc = features(self.space, cands)
+        if self.surrogate == "rf":
+            return self._forest_ucb(xc, y)
+        mu, sd = self._sync_gp(None).predict(xc, y)
+        return mu + self.beta * sd
+
+    def _forest_ucb(self, xc: np.ndarray, y: np.ndarray) -> np.ndarray:
+        from sklearn.ensemble import RandomForestRegressor
+
+        x = features(self.space, [a for a, _ in self._obs])
+        forest = RandomForestRegressor(n_estimators=self.n_trees, min_samples_leaf=2, max_features=0.5,
+                                       random_state=int(self.rng.integers(2**31)), n_jobs=1).fit(x, y)
+        per_tree = np.array([t.predict(xc) for t in forest.estimators_])
+        return per_tree.mean(axis=0) + self.beta * per_tree.std(axis=0)
+
+    def _params(self) -> dict[str, Any]:
+        return {"surrogate": self.surrogate, "beta": self.beta, "degree": self.degree, "noise": self.noise,
+                "n_trees": self.n_trees, **super()._params()}
+
+
+class Bananas(_SurrogateStrategy):
+    """BANANAS (White et al., 2021): an ensemble of predictors on the path encoding, with independent
+    Thompson sampling over the candidate pool.
+
+    Each of ``n_models`` members is trained on a bootstrap resample of the results. ``acquisition="its"``
+    scores every candidate with a draw from a normal distribution with the ensemble's mean and spread
+    there; ``"ucb"`` uses ``mean + beta * spread``.
+
+    Args:
+        model: ``"mlp"`` (scikit-learn ``MLPRegressor``, the original neural predictor) or ``"ridge"``.
+        encoding: ``"path"`` (the paper's), ``"onehot"`` or ``"functional"``.
+        n_models: ensemble size (>= 2).
+        acquisition: ``"its"`` or ``"ucb"``; ``beta``: UCB exploration weight.
+        refit_every: retrain the ensemble after this many new results (predictions are cached between).
+    """
+
+    name = "bananas"
+
+    def __init__(self, space, objectives=None, constraints=(), seed=None, dedup=True,
+                 model: str = "ridge", encoding: str = "path", n_models: int = 5, acquisition: str = "its",
+                 beta: float = 1.0, refit_every: int = 1, n_init: int = 10, pool_limit: int = 100_000,
+                 pool_size: int = 1000) -> None:
+        super().__init__(space, objectives, constraints, seed, dedup, n_init, pool_limit, pool_size)
+        self.model = _check_choice("model", model, ("mlp", "ridge"))
+        self.encoding = _check_choice("encoding", encoding, ("path", "onehot", "functional"))
+        self.n_models = _check_int("n_models", n_models, 2)
+        self.acquisition = _check_choice("acquisition", acquisition, ("its", "ucb"))
+        self.beta = _check_float("beta", beta, 0.0)
+        self.refit_every = _check_int("refit_every", refit_every, 1)
+        self._members: list[Any] = []
+        self._fitted_at = -1
+        self._pool_x: np.ndarray | None = None
+
+    def _reset_model(self) -> None:
+        self._members = []
+        self._fitted_at = -1
+
+    def _encode(self, archs: list[Architecture]) -> np.ndarray:
+        return np.array([self.space.encode(a, self.encoding) for a in archs], dtype=float).reshape(len(archs), -1)
+
+    def _fit(self) -> None:
+        n = len(self._obs)
+        if self._members and n - self._fitted_at < self.refit_every:
+            return
+        x = self._encode([a for a, _ in self._obs])
+        y = normal_scores(self._scores())
+        self._members = []
+        for _ in range(self.n_models):
+            idx = self.rng.integers(n, size=n)
+            self._members.append(self._new_model().fit(x[idx], y[idx]))
+        self._fitted_at = n
+
+    def _new_model(self) -> Any:
+        if self.model == "ridge":
+            from sklearn.linear_model import Ridge
+
+            return Ridge(alpha=1.0)
+        from sklearn.neural_network import MLPRegressor
+
+        return MLPRegressor(hidden_layer_sizes=(32, 32), alpha=1e-3, max_iter=300, solver="lbfgs",
+                            random_state=int(self.rng.integers(2**31)))
+
+    def _score(self, x: np.ndarray) -> np.ndarray:
+        self._fit()
+        preds = np.array([m.predict(x) for m in self._members])
+        mu, sd = preds.mean(axis=0), preds.std(axis=0)
+        if self.acquisition == "its":
+            return mu + sd * self.rng.standard_normal(len(mu))
+        return mu + self.beta * sd
+
+    def _acquire_pool(self, pool: CandidatePool) -> np.ndarray:
+        if self._pool_x is None:
+            self._pool_x = self._encode(pool.archs)
+        return self._score(self._pool_x)
+
+    def _acquire(self, cands: list[Architecture]) -> np.ndarray:
+        return self._score(self._encode(cands))
+
+    def _params(self) -> dict[str, Any]:
+        return {"model": self.model, "encoding": self.encoding, "n_models": self.n_models,
+                "acquisition": self.acquisition, "beta": self.beta, "refit_every": self.refit_every,
+                **super()._params()}
+
+
+class PredictorGuidedEvolution(_GPMixin, _SurrogateStrategy):
+    """Predictor-guided evolution (as FBNetV3 and DyNAS-T LINAS): aging evolution whose children are
+    screened by a predictor pre-trained on free statistics before one is evaluated.
+
+    Each step draws parents by tournament from the population (the last ``population_size`` results),
+    makes ``n_children`` children by mutation (and crossover with probability ``crossover``), and
+    proposes the child with the best predicted ``mean + beta * std``. The predictor is a linear model of the
+    free statistic ``prior`` (a cheap cost attached to the study, e.g. ``"params"`` or ``"flops"``; its
+    log is used, larger assumed better when ``prior_direction="max"``) plus a Gaussian process on the
+    residuals. Before any result the prior alone ranks the candidates, so even the initial population is
+    chosen by it (the best of ``n_children`` random samples each). Without a ``prior`` (or when the study
+    attaches no such cost) the predictor is the GP alone and the initial population is random.
+    """
+
+    name = "pge"
+
+    def __init__(self, space, objectives=None, constraints=(), seed=None, dedup=True,
+                 prior: str | None = None, prior_direction: str = "max", population_size: int = 30,
+                 sample_size: int = 10, n_children: int = 64, crossover: float = 0.25, beta: float = 0.5,
+                 degree: int = 3, noise: float = 0.05, n_init: int = 10, pool_size: int = 1000) -> None:
+        super().__init__(space, objectives, constraints, seed, dedup, n_init, 0, pool_size)
+        if prior is not None and (not isinstance(prior, str) or not prior):
+            raise ConfigError(f"prior must be the name of a cheap cost metric (e.g. 'params') or None, got {prior!r}")
+        self.prior = prior
+        self.prior_direction = _check_choice("prior_direction", prior_direction, ("max", "min"))
+        self.population_size = _check_int("population_size", population_size, 2)
+        self.sample_size = _check_int("sample_size", sample_size, 1)
+        if self.sample_size > self.population_size:
+            raise ConfigError(f"sample_size ({sample_size}) cannot exceed population_size ({population_size})")
+        self.n_children = _check_int("n_children", n_children, 1)
+        self.crossover = _check_float("crossover", crossover, 0.0, 1.0)
+        self.beta = _check_float("beta", beta, 0.0)
+        self.degree = _check_int("degree", degree, 1)
+        self.noise = _check_float("noise", noise, 1e-6)
+        self._gp = None
+
+    def _reset_model(self) -> None:
+        self._gp = None
+
+    def _stat(self, archs: list[Architecture]) -> np.ndarray | None:
+        if self.prior is None:
+            return None
+        vals = [self.known_costs(a).get(self.prior) for a in archs]
+        if any(v is None for v in vals):
+            return None
+        s = np.log(np.maximum(np.array(vals, dtype=float), 1e-12))
+        return s if self.prior_direction == "max" else -s
+
+    def _initial(self) -> Architecture:
+        cands = [self.space.sample(self.rng) for _ in range(self.n_children)]
+        taken = self._taken()
+        cands = [a for a in cands if a.functional_hash() not in taken] or cands
+        stat = self._stat(cands)
+        if stat is None:
+            return cands[0]
+        return cands[int(np.argmax(stat))]
+
+    def _children(self) -> list[Architecture]:
+        pop = self._obs[-self.population_size:]
+        taken = self._taken()
+        out: dict[str, Architecture] = {}
+
+        def parent() -> Architecture:
+            idx = self.rng.choice(len(pop), size=min(self.sample_size, len(pop)), replace=False)
+            return max((pop[int(i)] for i in idx), key=lambda m: m[1])[0]
+
+        for _ in range(self.n_children * 3):
+            if len(out) >= self.n_children:
+                break
+            a = parent()
+            if self.crossover > 0 and self.rng.random() < self.crossover:
+                a = self.space.crossover(a, parent(), self.rng)
+            child = self.space.mutate(a, self.rng)
+            h = child.functional_hash()
+            if h not in taken:
+                out.setdefault(h, child)
+        return list(out.values())
+
+    def _propose(self) -> Architecture:
+        if len(self._obs) < self.n_init:
+            return self._initial()
+        cands = self._children()
+        if not cands:
+            return self.space.sample(self.rng)
+        with one_blas_thread():
+            return cands[int(np.argmax(self._acquire(cands)))]
+
+    def _acquire(self, cands: list[Architecture]) -> np.ndarray:
+        y = normal_scores(self._scores())
+        obs_stat = self._stat([a for a, _ in self._obs])
+        cand_stat = self._stat(cands)
+        prior_c = np.zeros(len(cands))
+        if obs_stat is not None and cand_stat is not None:
+            both = np.concatenate([obs_stat, cand_stat])
+            mean, std = both.mean(), both.std() or 1.0
+            zo, zc = (obs_stat - mean) / std, (cand_stat - mean) / std
+            a = np.vstack([np.ones_like(zo), zo]).T
+            coef = np.linalg.lstsq(a, y, rcond=None)[0] if len(y) >= 3 else np.array([0.0, 1.0])
+            y = y - a @ coef
+            prior_c = coef[0] + coef[1] * zc
+        mu, sd = self._sync_gp(None).predict(features(self.space, cands), y)
+        return prior_c + mu + self.beta * sd
+
+    def _params(self) -> dict[str, Any]:
+        return {"prior": self.prior, "prior_direction": self.prior_direction,
+                "population_size": self.population_size, "sample_size": self.sample_size,
+                "n_children": self.n_children, "crossover": self.crossover, "beta": self.beta,
+                "degree": self.degree, "noise": self.noise, "n_init": self.n_init, "pool_size": self.pool_size}
+
+
+STRATEGY_CLASSES = [SMBO, Bananas, PredictorGuidedEvolution]

@@ -1,0 +1,192 @@
+"""Surrogate models and candidate pools shared by the model-based strategies.
+
+* :class:`CandidatePool`: the functionally distinct architectures of a finite space, enumerated once per
+  space and process (one representative per functional hash), with their feature matrices.
+* :func:`features`: the model input of an architecture: its one-hot encoding and its functional path
+  encoding, each scaled to unit length, concatenated and scaled to unit length again. Cells that compute
+  the same compositions of operations along their paths get close features even when their edges differ.
+* :class:`IncrementalGP`: a Gaussian process with the normalised polynomial kernel
+  ``k(a, b) = ((1 + a.b) / 2) ** degree`` on unit feature vectors and fixed noise, updated by one Cholesky
+  row per observation. Over a fixed pool it also keeps ``V = L^-1 K(seen, pool)`` up to date, so a
+  posterior over every candidate costs ``O(n * N)`` per step instead of ``O(n^2 * N)``.
+* :func:`normal_scores`: rank-based targets (van der Waerden scores), robust to the long lower tail of
+  accuracy tables and to failed trials (``-inf``, ranked lowest).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..space import Architecture, Space
+
+__all__ = ["CandidatePool", "candidate_pool", "features", "IncrementalGP", "normal_scores", "one_blas_thread"]
+
+_POOLS: dict[str, CandidatePool] = {}
+
+
+def one_blas_thread() -> Any:
+    """Context that runs numpy's BLAS on one thread: the small solves of these models are much faster
+    (and steadier on a shared machine) without threading; a no-op when threadpoolctl is missing."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
+def features(space: Space, archs: Sequence[Architecture]) -> np.ndarray:
+    """Unit-length model inputs of shape ``(len(archs), d)`` (see the module docstring)."""
+    one = np.array([space.encode(a, "onehot") for a in archs], dtype=float).reshape(len(archs), -1)
+    fun = np.array([space.encode(a, "functional") for a in archs], dtype=float).reshape(len(archs), -1)
+    x = np.hstack([_unit(one), _unit(fun)])
+    return _unit(x)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    n = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.divide(x, n, out=np.zeros_like(x), where=n > 0)
+
+
+class CandidatePool:
+    """One representative architecture per functional class of a finite space, with a hash index."""
+
+    def __init__(self, space: Space, archs: list[Architecture]) -> None:
+        self.space = space
+        self.archs = archs
+        self.hashes = [a.functional_hash() for a in archs]
+        self.index = {h: i for i, h in enumerate(self.hashes)}
+        self._features: np.ndarray | None = None
+        self._costs: dict[str, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self.archs)
+
+    @property
+    def features(self) -> np.ndarray:
+        if self._features is None:
+            self._features = features(self.space, self.archs)
+        return self._features
+
+
+def candidate_pool(space: Space, limit: int) -> CandidatePool | None:
+    """The space's functionally distinct architectures when it has at most ``limit`` architectures (cached
+    per space in this process), else ``None``."""
+    size = space.size()
+    if not math.isfinite(size) or size > limit:
+        return None
+    key = json.dumps(space.to_config(), sort_keys=True, default=str)
+    pool = _POOLS.get(key)
+    if pool is None:
+        reps: dict[str, Architecture] = {}
+        for a in space.enumerate():
+            reps.setdefault(a.functional_hash(), a)
+        pool = CandidatePool(space, list(reps.values()))
+        if len(_POOLS) > 8:
+            _POOLS.clear()
+        _POOLS[key] = pool
+    return pool
+
+
+def normal_scores(y: np.ndarray) -> np.ndarray:
+    """Rank-based normal scores of ``y`` (ties share their mean rank; ``-inf`` ranks lowest)."""
+    y = np.asarray(y, dtype=float)
+    n = len(y)
+    if n == 0:
+        return y
+    order = np.argsort(y, kind="stable")
+    ranks = np.empty(n)
+    ranks[order] = np.arange(1, n + 1)
+    _, inv, counts = np.unique(y, return_inverse=True, return_counts=True)
+    sums = np.bincount(inv, weights=ranks)
+    ranks = sums[inv] / counts[inv]
+    from scipy.special import ndtri
+
+    return ndtri(ranks / (n + 1))
+
+
+class IncrementalGP:
+    """Gaussian process on unit feature vectors, grown one observation at a time.
+
+    Args:
+        degree: polynomial degree of the kernel (interactions between up to ``degree`` features).
+        noise: observation noise variance, relative to the kernel's unit prior variance.
+        pool: optional fixed candidate features ``(N, d)`` whose posterior is maintained incrementally.
+    """
+
+    def __init__(self, degree: int = 3, noise: float = 0.05, pool: np.ndarray | None = None) -> None:
+        self.degree = degree
+        self.noise = noise
+        self.x = np.zeros((0, 0))
+        self._xs: list[np.ndarray] = []
+        self.L = np.zeros((0, 0))
+        self.pool = pool
+        self._v = np.zeros((0, 0 if pool is None else len(pool)))  # rows: L^-1 K(seen, pool), grown by doubling
+        self._var = None if pool is None else np.ones(len(pool))
+
+    def kernel(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return ((1.0 + a @ b.T) / 2.0) ** self.degree
+
+    def __len__(self) -> int:
+        return len(self._xs)
+
+    def add(self, x: np.ndarray) -> None:
+        """Add one observed input (its target is given to :meth:`predict`)."""
+        from scipy.linalg import solve_triangular
+
+        x = np.asarray(x, dtype=float)
+        n = len(self._xs)
+        if n == 0:
+            c = np.zeros(0)
+            d = math.sqrt(1.0 + self.noise)
+        else:
+            b = self.kernel(x[None, :], self.x)[0]
+            c = solve_triangular(self.L, b, lower=True, check_finite=False)
+            d = math.sqrt(max(1.0 + self.noise - float(c @ c), 1e-10))
+        L = np.zeros((n + 1, n + 1))
+        L[:n, :n] = self.L
+        L[n, :n] = c
+        L[n, n] = d
+        self.L = L
+        self._xs.append(x)
+        self.x = np.array(self._xs)
+        if self.pool is not None:
+            kx = self.kernel(x[None, :], self.pool)[0]
+            v = (kx - c @ self._v[:n]) / d if n else kx / d
+            if n == len(self._v):
+                grown = np.zeros((max(16, 2 * n), self._v.shape[1]))
+                grown[:n] = self._v[:n]
+                self._v = grown
+            self._v[n] = v
+            self._var = self._var - v * v
+
+    def _alpha(self, y: np.ndarray) -> np.ndarray:
+        from scipy.linalg import solve_triangular
+
+        return solve_triangular(self.L, np.asarray(y, dtype=float), lower=True, check_finite=False)
+
+    def predict_pool(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean and standard deviation over the fixed pool, shapes ``(N,)``, given the targets
+        ``y`` of the observations in the order they were added."""
+        assert self.pool is not None
+        if not self._xs:
+            return np.zeros(len(self.pool)), np.ones(len(self.pool))
+        mu = self._alpha(y) @ self._v[: len(self._xs)]
+        return mu, np.sqrt(np.maximum(self._var, 1e-12))
+
+    def predict(self, xc: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean and standard deviation at new inputs ``xc`` of shape ``(m, d)``."""
+        from scipy.linalg import solve_triangular
+
+        xc = np.asarray(xc, dtype=float)
+        if not self._xs:
+            return np.zeros(len(xc)), np.ones(len(xc))
+        v = solve_triangular(self.L, self.kernel(self.x, xc), lower=True, check_finite=False)
+        mu = self._alpha(y) @ v
+        var = 1.0 - np.einsum("ij,ij->j", v, v)
+        return mu, np.sqrt(np.maximum(var, 1e-12))
