@@ -75,6 +75,8 @@ def _benchmark_params(ns: argparse.Namespace | Mapping[str, Any]) -> dict[str, A
         params["cost_columns"] = list(get("cost_column"))
     if get("space") is not None:
         params["space"] = get("space")
+    if get("hash_rule") is not None:
+        params["hash_rule"] = get("hash_rule")
     return params
 
 
@@ -360,6 +362,9 @@ def _add_benchmark_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cost-table", dest="cost_table", help="second CSV with cost columns, joined by architecture")
     p.add_argument("--cost-column", dest="cost_column", action="append", help="cost column to load (repeatable)")
     p.add_argument("--space", help="space of a generic 'tabular' benchmark (a registered space name)")
+    p.add_argument("--hash-rule", dest="hash_rule", choices=["nb201", "strict", "none"],
+                   help="which cells count as the same function for dedup (nb201 only; 'none' keeps every cell "
+                        "distinct, for costs such as latency that differ within a functional class)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,3 +1,95 @@
-"""Placeholder; filled in by its strategies."""
+"""``auto``: the default strategy, chosen from the study's objectives and fidelities.
 
-STRATEGY_CLASSES: list = []
+* several objectives: :class:`~archscout.strategies.mobo.MultiObjectiveSMBO` (``mobo``), which uses cheap
+  costs exactly when the study attaches them;
+* one objective and an evaluator with several fidelities: ASHA (``asha``) with model-based sampling;
+* one objective: SMBO with the Gaussian-process surrogate (``smbo``).
+
+Constraints are honoured by every choice. The choice is made when the study attaches its context (before
+the first ``ask``), or at the first ``ask`` of a strategy used on its own, and is kept in the state.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import ConfigError
+from ..objectives import Candidate, Result
+from .base import Capabilities, Strategy
+
+__all__ = ["Auto", "STRATEGY_CLASSES"]
+
+
+class Auto(Strategy):
+    """The default: ``mobo`` for several objectives, model-based ``asha`` with fidelities, else ``smbo``."""
+
+    name = "auto"
+    capabilities = Capabilities(multi_objective=True, fidelities=True)
+
+    def __init__(self, space, objectives=None, constraints=(), seed=None, dedup=True) -> None:
+        super().__init__(space, objectives, constraints, seed, dedup)
+        self._inner: Strategy | None = None
+        self._choice: dict[str, Any] | None = None
+
+    def choose(self) -> dict[str, Any]:
+        """The strategy config ``auto`` runs given what is known now."""
+        if len(self.objectives) > 1:
+            return {"name": "mobo"}
+        if self.fidelities is not None and len(self.fidelities) > 1:
+            return {"name": "asha", "sampler": "model"}
+        return {"name": "smbo"}
+
+    def _build(self, choice: dict[str, Any]) -> Strategy:
+        from . import create_strategy
+
+        params = {k: v for k, v in choice.items() if k != "name"}
+        inner = create_strategy(choice["name"], self.space, objectives=self.objectives,
+                                constraints=self.constraints, seed=self.seed, dedup=self.dedup, **params)
+        inner.attach(self.cost_models, self.fidelities)
+        return inner
+
+    @property
+    def inner(self) -> Strategy:
+        """The strategy ``auto`` delegates to (chosen on first use)."""
+        if self._inner is None:
+            self._choice = self.choose()
+            self._inner = self._build(self._choice)
+        return self._inner
+
+    def attach(self, cost_models=None, fidelities=None) -> None:
+        super().attach(cost_models, fidelities)
+        if self._inner is not None and self._inner._n_told == 0 and not self._inner.pending:
+            self._inner = None  # nothing happened yet: choose again with the new context
+        elif self._inner is not None:
+            self._inner.attach(cost_models, fidelities)
+
+    # --- delegation ----------------------------------------------------------------------------------
+    def ask(self) -> Candidate:
+        return self.inner.ask()
+
+    def tell(self, candidate: Candidate, result: Result) -> None:
+        self.inner.tell(candidate, result)
+
+    def on_fail(self, candidate: Candidate) -> None:
+        self.inner.on_fail(candidate)
+
+    @property
+    def pending(self) -> list[Candidate]:
+        return self.inner.pending
+
+    def is_seen(self, arch, fidelity=None) -> bool:
+        return self.inner.is_seen(arch, fidelity)
+
+    def state_dict(self) -> dict[str, Any]:
+        inner = self.inner
+        return {"name": self.name, "choice": self._choice, "inner": inner.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("name") != self.name:
+            raise ConfigError(f"state of strategy {state.get('name')!r} cannot be loaded into {self.name!r}")
+        self._choice = dict(state["choice"])
+        self._inner = self._build(self._choice)
+        self._inner.load_state_dict(state["inner"])
+
+
+STRATEGY_CLASSES = [Auto]
