@@ -33,6 +33,8 @@ class MultiObjectiveSMBO(_GPMixin, _SurrogateStrategy):
 
     Args:
         beta: optimism of the modelled objectives (``mean + beta * std``, >= 0).
+        cost_weight: weight of the known costs (their standardised logs) among the model's inputs: the
+            cost of a network says much about its accuracy (0: architecture features only).
         degree / noise: GP kernel degree and noise (see :class:`~archscout.strategies.SMBO`).
         n_init / pool_limit / pool_size: random initial proposals (chosen among unseen architectures that
             meet the constraints on known costs); candidate pool settings.
@@ -42,24 +44,28 @@ class MultiObjectiveSMBO(_GPMixin, _SurrogateStrategy):
     capabilities = Capabilities(multi_objective=True)
 
     def __init__(self, space, objectives=None, constraints=(), seed=None, dedup=True,
-                 beta: float = 1.0, degree: int = 3, noise: float = 0.05, n_init: int = 10,
-                 pool_limit: int = 100_000, pool_size: int = 1000) -> None:
+                 beta: float = 1.0, cost_weight: float = 0.5, degree: int = 3, noise: float = 0.05,
+                 n_init: int = 10, pool_limit: int = 100_000, pool_size: int = 1000) -> None:
         super().__init__(space, objectives, constraints, seed, dedup, n_init, pool_limit, pool_size)
         self.beta = _check_float("beta", beta, 0.0)
+        self.cost_weight = _check_float("cost_weight", cost_weight, 0.0)
         self.degree = _check_int("degree", degree, 1)
         self.noise = _check_float("noise", noise, 1e-6)
         self._gp = None
         self._pool_cache: tuple[np.ndarray, np.ndarray] | None = None
+        self._pool_x: np.ndarray | None = None
+        self._cost_stats: tuple[np.ndarray, np.ndarray] | None = None
         self._vals: list[np.ndarray] = []  # signed objective values (larger is better) per observation
         self._ok: list[bool] = []  # complete and feasible
 
     def _reset_model(self) -> None:
         self._gp = None
         self._pool_cache = None
+        self._pool_x = None
 
     def attach(self, cost_models=None, fidelities=None) -> None:
         super().attach(cost_models, fidelities)
-        self._pool_cache = None
+        self._reset_model()
 
     # --- observations --------------------------------------------------------------------------------
     def _observe(self, candidate: Candidate, result: Result) -> None:
@@ -115,6 +121,38 @@ class MultiObjectiveSMBO(_GPMixin, _SurrogateStrategy):
             col[~finite] = col[finite].min() if finite.any() else 0.0
         return vals
 
+    def _staircase_ei(self, gp_predict, known: np.ndarray) -> np.ndarray | None:
+        """Two objectives, one known exactly for every candidate (a cheap cost): expected improvement of
+        the modelled objective over the best result that is at least as good on the known one (the
+        current front's staircase), in rank-normal units. Candidates beyond the cheapest result come first,
+        cheapest first: they are on the front whatever their other value."""
+        if len(self.objectives) != 2:
+            return None
+        kn = [j for j in range(2) if not np.isnan(known[:, j]).any()]
+        if len(kn) != 1:
+            return None
+        k, m = kn[0], 1 - kn[0]
+        from scipy.special import ndtr
+
+        targets = self._targets()
+        y = normal_scores(targets[:, m])
+        mu, sd = gp_predict(y)
+        ok = np.array(self._ok, dtype=bool)
+        obs_k, obs_y = targets[ok, k], y[ok]
+        order = np.argsort(-obs_k, kind="stable")  # best known value first
+        ks, best = obs_k[order], np.maximum.accumulate(obs_y[order])
+        # best modelled value among results at least as good on the known axis as each candidate
+        pos = np.searchsorted(-ks, -known[:, k], side="right")
+        thresh = np.where(pos > 0, best[np.maximum(pos - 1, 0)], -np.inf)
+        z = (mu - thresh) / sd
+        ei = np.where(np.isfinite(thresh), (mu - thresh) * ndtr(z) + sd * np.exp(-0.5 * z * z) / np.sqrt(2 * np.pi),
+                      0.0)
+        open_end = ~np.isfinite(thresh)
+        if open_end.any():
+            top = ei.max() + 1.0
+            ei = np.where(open_end, top + known[:, k] - known[open_end, k].min() + 1.0, ei)
+        return ei
+
     def _axes(self, gp_predict, known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per objective, the observed points and the candidates' optimistic points in one consistent
         unit per axis: raw signed values where every candidate's value is known (cheap cost), rank-based
@@ -150,27 +188,61 @@ class MultiObjectiveSMBO(_GPMixin, _SurrogateStrategy):
         z = (opt - lo) / span
         return np.min(w * z, axis=1) + 1e-3 * np.sum(w * z, axis=1)
 
+    # --- model inputs: architecture features plus the known costs --------------------------------------
+    def _cost_columns(self, archs: list[Architecture]) -> np.ndarray:
+        """Log of the known (cheap) objective values, one column per such objective, ``(len(archs), c)``."""
+        known = self._known(archs)
+        cols = [j for j in range(known.shape[1]) if not np.isnan(known[:, j]).any()]
+        return np.log(np.maximum(np.abs(known[:, cols]), 1e-12)) if cols else np.zeros((len(archs), 0))
+
+    def _with_costs(self, x: np.ndarray, archs: list[Architecture]) -> np.ndarray:
+        c = self._cost_columns(archs)
+        if c.shape[1] == 0 or self._cost_stats is None:
+            return x
+        mean, std = self._cost_stats
+        z = (c - mean) / std
+        out = np.hstack([x, self.cost_weight * z / max(1, z.shape[1]) ** 0.5])
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+    def _pool_features(self, pool: CandidatePool) -> np.ndarray:
+        if self._pool_x is None:
+            c = self._cost_columns(pool.archs)
+            self._cost_stats = (c.mean(axis=0), c.std(axis=0) + 1e-12) if c.shape[1] else None
+            self._pool_x = self._with_costs(pool.features, pool.archs)
+        return self._pool_x
+
+    def _arch_features(self, archs: list[Architecture]) -> np.ndarray:
+        return self._with_costs(features(self.space, archs), archs)
+
     # --- acquisition over candidates -----------------------------------------------------------------
     def _acquire_pool(self, pool: CandidatePool) -> np.ndarray:
         gp = self._sync_gp(pool)
         if self._pool_cache is None:  # cheap costs are fixed once attached: compute them once per pool
             self._pool_cache = (self._known(pool.archs), self._violates(pool.archs))
         known, violates = self._pool_cache
-        obs, opt = self._axes(gp.predict_pool, known)
-        return np.where(violates, -np.inf, self._acquisition(obs, opt))
+        acq = self._staircase_ei(gp.predict_pool, known)
+        if acq is None:
+            acq = self._acquisition(*self._axes(gp.predict_pool, known))
+        return np.where(violates, -np.inf, acq)
 
     def _acquire(self, cands: list[Architecture]) -> np.ndarray:
         gp = self._sync_gp(None)
-        xc = features(self.space, cands)
-        obs, opt = self._axes(lambda y: gp.predict(xc, y), self._known(cands))
-        return np.where(self._violates(cands), -np.inf, self._acquisition(obs, opt))
+        if self._cost_stats is None and self.cost_models:
+            c = self._cost_columns(cands)
+            self._cost_stats = (c.mean(axis=0), c.std(axis=0) + 1e-12) if c.shape[1] else None
+        xc = self._arch_features(cands)
+        known = self._known(cands)
+        acq = self._staircase_ei(lambda y: gp.predict(xc, y), known)
+        if acq is None:
+            acq = self._acquisition(*self._axes(lambda y: gp.predict(xc, y), known))
+        return np.where(self._violates(cands), -np.inf, acq)
 
     def _propose(self) -> Architecture:
         with one_blas_thread():
             return super()._propose()
 
     def _params(self) -> dict[str, Any]:
-        return {"beta": self.beta, "degree": self.degree, "noise": self.noise, **super()._params()}
+        return {"beta": self.beta, "cost_weight": self.cost_weight, "degree": self.degree, "noise": self.noise, **super()._params()}
 
 
 STRATEGY_CLASSES = [MultiObjectiveSMBO]

@@ -144,18 +144,24 @@ class _GPMixin:
     noise: float
     _gp: IncrementalGP | None
 
+    def _pool_features(self, pool: CandidatePool) -> np.ndarray:
+        return pool.features
+
+    def _arch_features(self, archs: list[Architecture]) -> np.ndarray:
+        return features(self.space, archs)  # type: ignore[attr-defined]
+
     def _sync_gp(self, pool: CandidatePool | None) -> IncrementalGP:
         if self._gp is None:
-            self._gp = IncrementalGP(self.degree, self.noise, None if pool is None else pool.features)
+            self._gp = IncrementalGP(self.degree, self.noise, None if pool is None else self._pool_features(pool))
         gp = self._gp
         new = self._obs[len(gp):]  # type: ignore[attr-defined]
         if new:
             if pool is not None:
+                pf = self._pool_features(pool)
                 rows = [pool.index.get(a.functional_hash()) for a, _ in new]
-                xs = [pool.features[i] if i is not None else features(self.space, [a])[0]  # type: ignore[attr-defined]
-                      for i, (a, _) in zip(rows, new)]
+                xs = [pf[i] if i is not None else self._arch_features([a])[0] for i, (a, _) in zip(rows, new)]
             else:
-                xs = list(features(self.space, [a for a, _ in new]))  # type: ignore[attr-defined]
+                xs = list(self._arch_features([a for a, _ in new]))
             for x in xs:
                 gp.add(x)
         return gp
@@ -214,7 +220,7 @@ class SMBO(_GPMixin, _SurrogateStrategy):
 
     def _acquire(self, cands: list[Architecture]) -> np.ndarray:
         y = normal_scores(self._scores())
-        xc = features(self.space, cands)
+        xc = self._arch_features(cands)
         if self.surrogate == "rf":
             return self._forest_ucb(xc, y)
         mu, sd = self._sync_gp(None).predict(xc, y)
@@ -419,7 +425,7 @@ class PredictorGuidedEvolution(_GPMixin, _SurrogateStrategy):
             coef = np.linalg.lstsq(a, y, rcond=None)[0] if len(y) >= 3 else np.array([0.0, 1.0])
             y = y - a @ coef
             prior_c = coef[0] + coef[1] * zc
-        mu, sd = self._sync_gp(None).predict(features(self.space, cands), y)
+        mu, sd = self._sync_gp(None).predict(self._arch_features(cands), y)
         return prior_c + mu + self.beta * sd
 
     def _params(self) -> dict[str, Any]:
