@@ -255,7 +255,7 @@ def cmd_search(ns: argparse.Namespace) -> int:
     bench = _build_benchmark(bm["name"], bench_params)
     scale = ex.get("replay_time_scale", 0.0)
     evaluator = bench.evaluator(replay_time_scale=scale)
-    strategy: Any = st.get("strategy", "rea")
+    strategy: Any = st.get("strategy", "auto")
     if st.get("strategy_params"):
         strategy = {"name": strategy, **st["strategy_params"]}
     run = {
@@ -412,7 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", nargs="?", help="TOML file with [study], [benchmark], [execution] sections")
     p.add_argument("--benchmark", help="tabular benchmark to search (e.g. nb201)")
     _add_benchmark_flags(p)
-    p.add_argument("--strategy", help="strategy name (default rea)")
+    p.add_argument("--strategy", help="strategy name (default auto)")
     p.add_argument("--budget", type=_positive_int, help="trials the study should hold")
     p.add_argument("--seed", type=_non_negative_int, help="seed; the same seed gives the same trajectory")
     p.add_argument("--storage", help="SQLite file (or sqlite:///path.db) recording every trial (default runs/search.db)")

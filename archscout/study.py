@@ -424,7 +424,7 @@ def create_study(
     space: Space | str,
     objectives: Any = ("score",),
     constraints: Any = (),
-    strategy: str | Mapping[str, Any] = "random",
+    strategy: str | Mapping[str, Any] = "auto",
     storage: str | Storage | None = None,
     seed: int | None = None,
     name: str = "default",

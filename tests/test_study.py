@@ -270,7 +270,7 @@ def test_cost_model_that_cannot_build_fails_the_trial():
                 raise asc.BuildError("cannot build this one")
             return 0.0
 
-    study = asc.create_study(SPACE, objectives=["acc"], seed=0, cost_models={"c": Fragile()})
+    study = asc.create_study(SPACE, objectives=["acc"], strategy="random", seed=0, cost_models={"c": Fragile()})
     study.optimize(synthetic, budget=40)
     failed = [t for t in study.trials if t.state == "failed"]
     assert failed and all("cannot build this one" in t.error for t in failed)
