@@ -1,0 +1,46 @@
+"""How the `smbo` (and so `auto`) defaults were chosen: strategy configs x seeds on NB201 CIFAR-10.
+
+    .venv/bin/python benchmarks/smbo_defaults.py --seeds 0-90 --budget 150 \
+        '{"name": "smbo"}' '{"name": "smbo", "beta": 3.0, "degree": 4}'
+
+Prints, per config, the mean queries to the optimum and hit rates, over all seeds and over seeds 0-29
+(the seeds `archscout bench --seeds 30` uses) separately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+
+from archscout.benchmarks import create_benchmark
+from archscout.benchmarks.protocol import run_protocol, summarize
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("configs", nargs="+", help="strategy configs as JSON objects")
+    p.add_argument("--table", default="../shared/data/nas-bench-201/nb201_cifar10.csv")
+    p.add_argument("--seeds", default="0-90", help="half-open range A-B")
+    p.add_argument("--budget", type=int, default=150)
+    p.add_argument("--workers", type=int, default=2)
+    ns = p.parse_args()
+    a, b = (int(x) for x in ns.seeds.split("-"))
+    bench = create_benchmark("nb201", table=ns.table, objective="valid_acc_200ep")
+    specs = [json.loads(c) for c in ns.configs]
+    runs = run_protocol(bench, specs, list(range(a, b)), ns.budget, workers=ns.workers)
+    summary = summarize(runs, bench, ns.budget, [50, 100])
+    for name, e in summary["strategies"].items():
+        q = np.array(e["per_seed"]["queries_to_optimum"])
+        seeds = np.array(e["per_seed"]["seed"])
+        first = seeds < 30
+        line = (f"{name:45s} queries to optimum {q.mean():6.1f}  hit@50 {(q <= 50).mean():.3f}  "
+                f"hit@100 {(q <= 100).mean():.3f}")
+        if first.any() and (~first).any():
+            line += f"  | seeds 0-29: {q[first].mean():.1f}, {(q[first] <= 100).mean():.3f}"
+        print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()
