@@ -36,7 +36,7 @@ class Auto(Strategy):
         if len(self.objectives) > 1:
             return {"name": "mobo"}
         if self.fidelities is not None and len(self.fidelities) > 1:
-            return {"name": "asha", "sampler": "model"}
+            return {"name": "asha"}
         return {"name": "smbo"}
 
     def _build(self, choice: dict[str, Any]) -> Strategy:

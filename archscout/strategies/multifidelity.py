@@ -16,14 +16,20 @@ A configuration (an architecture's function) starts at the lowest rung of its br
 proposing the same architecture again at the next rung; a (function, fidelity) pair is never proposed
 twice. A result told at ``fidelity=None`` counts at the full-fidelity rung.
 
-New configurations come from a ``sampler``: ``"random"`` (uniform, no repeats) or ``"model"``, an
-ensemble of extremely randomised trees (scikit-learn) on ``space.encode(arch, "onehot")`` plus one
-fidelity feature (``log`` fidelity scaled to [0, 1]). It is trained on every architecture's
-highest-fidelity result and asked for its prediction at the rung where the new configuration will start
-(the rung its promotion is decided on), over the unseen functions of the space (all of them when the space
-has at most 50,000 points, else mutations of the best configurations plus random ones). Each proposal
-draws one tree at random and takes its best unseen candidate (Thompson sampling over the ensemble).
-Failed and infeasible results are kept as the worst score seen.
+New configurations come from a ``sampler``:
+
+* ``"random"``: uniform over the space, never a started function;
+* ``"model"``: a rung-aware ensemble of extremely randomised trees (scikit-learn ``ExtraTreeRegressor`` on
+  bootstrap samples) on ``space.encode(arch, "onehot")`` plus one fidelity feature (log fidelity scaled
+  to [0, 1] over the rungs). Each architecture contributes one row, its highest-fidelity result (failed
+  and infeasible results count as the worst score seen). A new configuration is the unstarted candidate
+  with the best mean prediction of 3 trees drawn at random, predicted at the rung where it will start (the
+  rung its promotion is decided on): Thompson sampling over the ensemble, a little greedier than one
+  tree. One proposal in five is instead a uniformly random unstarted candidate, which keeps the search
+  from settling on one region. Candidates are every function of a space of at most 50,000 points, else a
+  rolling pool of mutations of the best configurations of each rung plus random architectures. The first
+  12 results come from random sampling. The ensemble is refreshed as results arrive (6 new trees replace
+  the 6 oldest of 24 each time the results grew by 10 %), so a proposal costs about a millisecond.
 """
 
 from __future__ import annotations
@@ -44,11 +50,13 @@ from .base import Capabilities, Strategy
 __all__ = ["SuccessiveHalving", "Hyperband", "ASHA", "SAMPLERS", "STRATEGY_CLASSES"]
 
 SAMPLERS = ("random", "model")
-_ENUMERATE_POOL = 50_000  # spaces up to this size are enumerated for the model's candidate pool
+_ENUMERATE_POOL = 50_000  # spaces up to this size are enumerated (and cached) for the model's candidate pool
+_ENUMERATE_LIMIT = 2_000_000  # the largest space searched exhaustively once random draws find nothing new
 _MODEL_MIN_DATA = 12  # results before the model replaces random sampling
 _MODEL_TREES = 24  # trees in the ensemble
 _TREES_PER_REFIT = 6  # new trees per refit (the oldest retire)
 _THOMPSON_TREES = 3  # trees averaged per proposal (1: plain Thompson sampling; more: greedier)
+_EXPLORE = 0.2  # fraction of model proposals drawn uniformly from the unstarted candidates instead
 _REFIT_GROWTH = 0.1  # refit once the records grew by this fraction (at least one result)
 # rolling candidate pool of a space too large to enumerate: per refit, mutants of the best configurations
 # and random architectures; at most _POOL_MAX members
@@ -62,10 +70,6 @@ def _f2j(x: float) -> float | None:
 
 def _j2f(x: float | None) -> float:
     return -math.inf if x is None else float(x)
-
-
-def _fid_key(f: float | None) -> str:
-    return "full" if f is None else f"{float(f):g}"
 
 
 # --- parameters ----------------------------------------------------------------------------------------
@@ -86,10 +90,12 @@ def _check_n(n: Any) -> int | None:
 
 
 def _check_fidelities(fidelities: Any, min_fidelity: Any) -> tuple[tuple[float, ...] | None, float | None]:
+    """Validated explicit rungs (sorted) and ``min_fidelity``. Raises ConfigError on bad values or both given."""
     fids = None
     if fidelities is not None:
         if isinstance(fidelities, (str, bytes)) or not isinstance(fidelities, Sequence) or not fidelities:
-            raise ConfigError(f"fidelities must be a non-empty list of positive numbers such as [12, 200], got {fidelities!r}")
+            raise ConfigError(
+                f"fidelities must be a non-empty list of positive numbers such as [12, 200], got {fidelities!r}")
         try:
             vals = [float(f) for f in fidelities]
         except (TypeError, ValueError):
@@ -103,7 +109,8 @@ def _check_fidelities(fidelities: Any, min_fidelity: Any) -> tuple[tuple[float, 
                 math.isfinite(min_fidelity) and min_fidelity > 0):
             raise ConfigError(f"min_fidelity must be a positive number, got {min_fidelity!r}")
         if fids is not None:
-            raise ConfigError("give either fidelities=[...] (explicit rungs) or min_fidelity (a geometric ladder), not both")
+            raise ConfigError(
+                "give either fidelities=[...] (explicit rungs) or min_fidelity (a geometric ladder), not both")
         mf = float(min_fidelity)
     return fids, mf
 
@@ -327,7 +334,11 @@ class _ModelSampler:
         if p is None:
             p = self._preds[z] = self._predict(self._trees, z)
         assert self._pool is not None
-        row = p[self.s.rng.choice(len(p), size=min(_THOMPSON_TREES, len(p)), replace=False)].mean(0)
+        rng = self.s.rng
+        if rng.random() < _EXPLORE:  # keeps the model from settling on one region
+            idx = np.flatnonzero(self._avail)
+            return self._pool[0][int(idx[rng.integers(len(idx))])]
+        row = p[rng.choice(len(p), size=min(_THOMPSON_TREES, len(p)), replace=False)].mean(0)
         return self._pool[0][int(np.argmax(np.where(self._avail, row, -np.inf)))]
 
     def state(self) -> dict[str, Any]:
@@ -462,12 +473,13 @@ class _MultiFidelity(Strategy):
             a = self.space.sample(self.rng)
             if a.functional_hash() not in self._started and not self._pair_seen(a, k):
                 return a
+        # random draws keep hitting started functions: look through the whole space when it is finite
         size = self.space.size()
-        if not math.isfinite(size) or size > 2_000_000:
+        if not math.isfinite(size) or size > _ENUMERATE_LIMIT:
             return None
-        archs, hashes, _ = _enumerated_pool(self.space)
-        left = [i for i, h in enumerate(hashes) if h not in self._started and not self._pair_seen(archs[i], k)]
-        return archs[left[int(self.rng.integers(len(left)))]] if left else None
+        archs = _enumerated_pool(self.space)[0] if size <= _ENUMERATE_POOL else self.space.enumerate()
+        left = [a for a in archs if a.functional_hash() not in self._started and not self._pair_seen(a, k)]
+        return left[int(self.rng.integers(len(left)))] if left else None
 
     def _exhausted(self) -> SpaceExhaustedError:
         return SpaceExhaustedError(
