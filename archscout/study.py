@@ -83,6 +83,7 @@ class Study:
         self._candidates: dict[int, Candidate] = {}  # running trial number -> candidate
         self._requeue: list[int] = []
         self._next_number = 0
+        self._n_evaluated = 0  # complete or failed trials, kept up to date by _apply_tell
         self._replay()
 
     # --- replay ------------------------------------------------------------------------------------
@@ -121,6 +122,8 @@ class Study:
             p.get("started_at", old.started_at), p.get("finished_at"),
         )
         self._trials[number] = trial
+        if trial.state in (TrialState.COMPLETE, TrialState.FAILED):
+            self._n_evaluated += 1
         cand = self._candidates.pop(number)
         self.strategy.tell(cand, Result(trial.state, trial.metrics, trial.error))
         return trial
@@ -315,7 +318,8 @@ class Study:
 
     @property
     def n_evaluated(self) -> int:
-        return sum(t.state in (TrialState.COMPLETE, TrialState.FAILED) for t in self._trials.values())
+        """Complete or failed trials (what the budget counts)."""
+        return self._n_evaluated
 
     def _feasible(self) -> list[Trial]:
         return [
