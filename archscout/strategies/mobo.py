@@ -21,7 +21,7 @@ from ..objectives import Candidate, Result, pareto_mask
 from ..pareto import hypervolume_improvement
 from ..space import Architecture
 from .base import Capabilities
-from .model_based import _check_float, _GPMixin, _SurrogateStrategy
+from .model_based import _check_choice, _check_float, _GPMixin, _SurrogateStrategy
 from .simple import _check_int
 from .surrogate import CandidatePool, features, normal_scores, one_blas_thread
 
@@ -32,6 +32,9 @@ class MultiObjectiveSMBO(_GPMixin, _SurrogateStrategy):
     """Multi-objective SMBO: GP surrogates, exact cheap costs, hypervolume-improvement acquisition.
 
     Args:
+        acquisition: ``"staircase"`` (default; with two objectives of which one is a known cheap cost:
+            expected improvement over the front's staircase, else as ``"hvi"``) or ``"hvi"`` (hypervolume
+            improvement of the optimistic point, both axes in rank-normal units).
         beta: optimism of the modelled objectives (``mean + beta * std``, >= 0).
         cost_weight: weight of the known costs (their standardised logs) among the model's inputs: the
             cost of a network says much about its accuracy (0: architecture features only).
@@ -44,11 +47,12 @@ class MultiObjectiveSMBO(_GPMixin, _SurrogateStrategy):
     capabilities = Capabilities(multi_objective=True)
 
     def __init__(self, space, objectives=None, constraints=(), seed=None, dedup=True,
-                 beta: float = 1.0, cost_weight: float = 0.5, degree: int = 3, noise: float = 0.05,
+                 acquisition: str = "staircase", beta: float = 1.0, cost_weight: float = 0.5, degree: int = 3, noise: float = 0.05,
                  n_init: int = 10, pool_limit: int = 100_000, pool_size: int = 1000) -> None:
         super().__init__(space, objectives, constraints, seed, dedup, n_init, pool_limit, pool_size)
         self.beta = _check_float("beta", beta, 0.0)
         self.cost_weight = _check_float("cost_weight", cost_weight, 0.0)
+        self.acquisition = _check_choice("acquisition", acquisition, ("hvi", "staircase"))
         self.degree = _check_int("degree", degree, 1)
         self.noise = _check_float("noise", noise, 1e-6)
         self._gp = None
@@ -158,11 +162,19 @@ class MultiObjectiveSMBO(_GPMixin, _SurrogateStrategy):
         unit per axis: raw signed values where every candidate's value is known (cheap cost), rank-based
         normal scores of the results (and GP predictions in those units) elsewhere. Returns
         ``(observed (n, m), optimistic (k, m))``, larger is better."""
+        from scipy.special import ndtri
+
         targets = self._targets()
         obs = targets.copy()
         opt = known.copy()
         for j in range(len(self.objectives)):
             if not np.isnan(known[:, j]).any():
+                # known exactly: the same monotone rank transform for candidates and results, so that both
+                # axes are in comparable (rank-normal) units; dominance is unchanged
+                ref = np.sort(np.concatenate([known[:, j], targets[:, j]]))
+                n = len(ref) + 1
+                opt[:, j] = ndtri(np.searchsorted(ref, known[:, j], side="right") / n)
+                obs[:, j] = ndtri(np.searchsorted(ref, targets[:, j], side="right") / n)
                 continue
             y = normal_scores(targets[:, j])
             mu, sd = gp_predict(y)
@@ -220,7 +232,7 @@ class MultiObjectiveSMBO(_GPMixin, _SurrogateStrategy):
         if self._pool_cache is None:  # cheap costs are fixed once attached: compute them once per pool
             self._pool_cache = (self._known(pool.archs), self._violates(pool.archs))
         known, violates = self._pool_cache
-        acq = self._staircase_ei(gp.predict_pool, known)
+        acq = self._staircase_ei(gp.predict_pool, known) if self.acquisition == "staircase" else None
         if acq is None:
             acq = self._acquisition(*self._axes(gp.predict_pool, known))
         return np.where(violates, -np.inf, acq)
@@ -232,7 +244,7 @@ class MultiObjectiveSMBO(_GPMixin, _SurrogateStrategy):
             self._cost_stats = (c.mean(axis=0), c.std(axis=0) + 1e-12) if c.shape[1] else None
         xc = self._arch_features(cands)
         known = self._known(cands)
-        acq = self._staircase_ei(lambda y: gp.predict(xc, y), known)
+        acq = self._staircase_ei(lambda y: gp.predict(xc, y), known) if self.acquisition == "staircase" else None
         if acq is None:
             acq = self._acquisition(*self._axes(lambda y: gp.predict(xc, y), known))
         return np.where(self._violates(cands), -np.inf, acq)
@@ -242,7 +254,7 @@ class MultiObjectiveSMBO(_GPMixin, _SurrogateStrategy):
             return super()._propose()
 
     def _params(self) -> dict[str, Any]:
-        return {"beta": self.beta, "cost_weight": self.cost_weight, "degree": self.degree, "noise": self.noise, **super()._params()}
+        return {"acquisition": self.acquisition, "beta": self.beta, "cost_weight": self.cost_weight, "degree": self.degree, "noise": self.noise, **super()._params()}
 
 
 STRATEGY_CLASSES = [MultiObjectiveSMBO]
