@@ -272,7 +272,6 @@ class Bananas(_SurrogateStrategy):
         self.refit_every = _check_int("refit_every", refit_every, 1)
         self._members: list[Any] = []
         self._fitted_at = -1
-        self._pool_x: np.ndarray | None = None
 
     def _reset_model(self) -> None:
         self._members = []
@@ -312,9 +311,7 @@ class Bananas(_SurrogateStrategy):
         return mu + self.beta * sd
 
     def _acquire_pool(self, pool: CandidatePool) -> np.ndarray:
-        if self._pool_x is None:
-            self._pool_x = self._encode(pool.archs)
-        return self._score(self._pool_x)
+        return self._score(pool.encoding(self.encoding))
 
     def _acquire(self, cands: list[Architecture]) -> np.ndarray:
         return self._score(self._encode(cands))

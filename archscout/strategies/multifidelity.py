@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -46,6 +45,7 @@ from ..errors import ConfigError, SpaceExhaustedError
 from ..objectives import Candidate, Result
 from ..space import Architecture, Space
 from .base import Capabilities, Strategy
+from .surrogate import candidate_pool
 
 __all__ = ["SuccessiveHalving", "Hyperband", "ASHA", "SAMPLERS", "STRATEGY_CLASSES"]
 
@@ -61,7 +61,6 @@ _REFIT_GROWTH = 0.1  # refit once the records grew by this fraction (at least on
 # rolling candidate pool of a space too large to enumerate: per refit, mutants of the best configurations
 # and random architectures; at most _POOL_MAX members
 _POOL_PARENTS, _POOL_MUTANTS, _POOL_RANDOM, _POOL_MAX = 10, 100, 50, 600
-_POOL_CACHE: OrderedDict[str, tuple[list[Architecture], list[str], np.ndarray]] = OrderedDict()
 
 
 def _f2j(x: float) -> float | None:
@@ -130,20 +129,9 @@ def _ladder(min_f: float, max_f: float, eta: float) -> tuple[float, ...]:
 # --- candidate pools and the model sampler ------------------------------------------------------------
 def _enumerated_pool(space: Space) -> tuple[list[Architecture], list[str], np.ndarray]:
     """One architecture per function of a finite space, their hashes and one-hot codes (cached per space)."""
-    key = space._signature
-    hit = _POOL_CACHE.get(key)
-    if hit is not None:
-        _POOL_CACHE.move_to_end(key)
-        return hit
-    reps: dict[str, Architecture] = {}
-    for a in space.enumerate():
-        reps.setdefault(a.functional_hash(), a)
-    archs = list(reps.values())
-    x = np.stack([space.encode(a, "onehot") for a in archs]).astype(np.float32)
-    _POOL_CACHE[key] = (archs, list(reps), x)
-    while len(_POOL_CACHE) > 4:
-        _POOL_CACHE.popitem(last=False)
-    return archs, list(reps), x
+    pool = candidate_pool(space, _ENUMERATE_POOL)
+    assert pool is not None, "only called for spaces of at most _ENUMERATE_POOL architectures"
+    return pool.archs, pool.hashes, pool.encoding("onehot").astype(np.float32)
 
 
 class _ModelSampler:

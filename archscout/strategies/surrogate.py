@@ -62,16 +62,25 @@ class CandidatePool:
         self.hashes = [a.functional_hash() for a in archs]
         self.index = {h: i for i, h in enumerate(self.hashes)}
         self._features: np.ndarray | None = None
-        self._costs: dict[str, np.ndarray] = {}
+        self._encodings: dict[str, np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self.archs)
 
     @property
     def features(self) -> np.ndarray:
+        """:func:`features` of every member, shape ``(len(self), d)`` (computed once)."""
         if self._features is None:
             self._features = features(self.space, self.archs)
         return self._features
+
+    def encoding(self, kind: str) -> np.ndarray:
+        """``space.encode(arch, kind)`` of every member, shape ``(len(self), d)`` (computed once per kind)."""
+        x = self._encodings.get(kind)
+        if x is None:
+            x = np.array([self.space.encode(a, kind) for a in self.archs], dtype=float).reshape(len(self), -1)
+            self._encodings[kind] = x
+        return x
 
 
 def candidate_pool(space: Space, limit: int) -> CandidatePool | None:
