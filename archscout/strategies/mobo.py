@@ -32,9 +32,10 @@ class MultiObjectiveSMBO(_GPMixin, _SurrogateStrategy):
     """Multi-objective SMBO: GP surrogates, exact cheap costs, hypervolume-improvement acquisition.
 
     Args:
-        acquisition: ``"staircase"`` (default; with two objectives of which one is a known cheap cost:
-            expected improvement over the front's staircase, else as ``"hvi"``) or ``"hvi"`` (hypervolume
-            improvement of the optimistic point, both axes in rank-normal units).
+        acquisition: with two objectives of which one is a known cheap cost, ``"staircase-ucb"`` (default:
+            how far the optimistic value ``mean + beta * std`` rises above the front's staircase at the
+            candidate's cost) or ``"staircase"`` (expected improvement over the staircase); in every other
+            case, and with ``"hvi"``, the hypervolume improvement of the optimistic point in rank-normal units.
         beta: optimism of the modelled objectives (``mean + beta * std``, >= 0).
         cost_weight: weight of the known costs (their standardised logs) among the model's inputs: the
             cost of a network says much about its accuracy (0: architecture features only).
@@ -47,12 +48,12 @@ class MultiObjectiveSMBO(_GPMixin, _SurrogateStrategy):
     capabilities = Capabilities(multi_objective=True)
 
     def __init__(self, space, objectives=None, constraints=(), seed=None, dedup=True,
-                 acquisition: str = "staircase", beta: float = 1.0, cost_weight: float = 0.5, degree: int = 3, noise: float = 0.05,
+                 acquisition: str = "staircase-ucb", beta: float = 1.0, cost_weight: float = 0.5, degree: int = 3, noise: float = 0.05,
                  n_init: int = 10, pool_limit: int = 100_000, pool_size: int = 1000) -> None:
         super().__init__(space, objectives, constraints, seed, dedup, n_init, pool_limit, pool_size)
         self.beta = _check_float("beta", beta, 0.0)
         self.cost_weight = _check_float("cost_weight", cost_weight, 0.0)
-        self.acquisition = _check_choice("acquisition", acquisition, ("hvi", "staircase"))
+        self.acquisition = _check_choice("acquisition", acquisition, ("staircase", "staircase-ucb", "hvi"))
         self.degree = _check_int("degree", degree, 1)
         self.noise = _check_float("noise", noise, 1e-6)
         self._gp = None
@@ -126,9 +127,9 @@ class MultiObjectiveSMBO(_GPMixin, _SurrogateStrategy):
         return vals
 
     def _staircase_ei(self, gp_predict, known: np.ndarray) -> np.ndarray | None:
-        """Two objectives, one known exactly for every candidate (a cheap cost): expected improvement of
-        the modelled objective over the best result that is at least as good on the known one (the
-        current front's staircase), in rank-normal units. Candidates beyond the cheapest result come first,
+        """Two objectives, one known exactly for every candidate (a cheap cost): improvement (optimistic or
+        expected, see ``acquisition``) of the modelled objective over the best result that is at least as
+        good on the known one (the current front's staircase), in rank-normal units. Candidates beyond the cheapest result come first,
         cheapest first: they are on the front whatever their other value."""
         if len(self.objectives) != 2:
             return None
@@ -148,9 +149,13 @@ class MultiObjectiveSMBO(_GPMixin, _SurrogateStrategy):
         # best modelled value among results at least as good on the known axis as each candidate
         pos = np.searchsorted(-ks, -known[:, k], side="right")
         thresh = np.where(pos > 0, best[np.maximum(pos - 1, 0)], -np.inf)
-        z = (mu - thresh) / sd
-        ei = np.where(np.isfinite(thresh), (mu - thresh) * ndtr(z) + sd * np.exp(-0.5 * z * z) / np.sqrt(2 * np.pi),
-                      0.0)
+        if self.acquisition == "staircase-ucb":
+            ucb = mu + self.beta * sd
+            ei = np.where(np.isfinite(thresh), np.maximum(ucb - thresh, 0.0) + 1e-6 * ucb, 0.0)
+        else:
+            z = (mu - thresh) / sd
+            ei = np.where(np.isfinite(thresh),
+                          (mu - thresh) * ndtr(z) + sd * np.exp(-0.5 * z * z) / np.sqrt(2 * np.pi), 0.0)
         open_end = ~np.isfinite(thresh)
         if open_end.any():
             top = ei.max() + 1.0
@@ -232,7 +237,7 @@ class MultiObjectiveSMBO(_GPMixin, _SurrogateStrategy):
         if self._pool_cache is None:  # cheap costs are fixed once attached: compute them once per pool
             self._pool_cache = (self._known(pool.archs), self._violates(pool.archs))
         known, violates = self._pool_cache
-        acq = self._staircase_ei(gp.predict_pool, known) if self.acquisition == "staircase" else None
+        acq = self._staircase_ei(gp.predict_pool, known) if self.acquisition != "hvi" else None
         if acq is None:
             acq = self._acquisition(*self._axes(gp.predict_pool, known))
         return np.where(violates, -np.inf, acq)
@@ -244,7 +249,7 @@ class MultiObjectiveSMBO(_GPMixin, _SurrogateStrategy):
             self._cost_stats = (c.mean(axis=0), c.std(axis=0) + 1e-12) if c.shape[1] else None
         xc = self._arch_features(cands)
         known = self._known(cands)
-        acq = self._staircase_ei(lambda y: gp.predict(xc, y), known) if self.acquisition == "staircase" else None
+        acq = self._staircase_ei(lambda y: gp.predict(xc, y), known) if self.acquisition != "hvi" else None
         if acq is None:
             acq = self._acquisition(*self._axes(lambda y: gp.predict(xc, y), known))
         return np.where(self._violates(cands), -np.inf, acq)
