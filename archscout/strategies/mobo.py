@@ -49,7 +49,8 @@ class MultiObjectiveSMBO(_GPMixin, _SurrogateStrategy):
 
     def __init__(self, space, objectives=None, constraints=(), seed=None, dedup=True,
                  acquisition: str = "staircase-ucb", beta: float = 1.0, cost_weight: float = 0.5,
-                 degree: int = 3, noise: float = 0.05, n_init: int = 10, pool_limit: int = 100_000, pool_size: int = 1000) -> None:
+                 degree: int = 3, noise: float = 0.05, n_init: int = 10, pool_limit: int = 100_000,
+                 pool_size: int = 1000) -> None:
         super().__init__(space, objectives, constraints, seed, dedup, n_init, pool_limit, pool_size)
         self.beta = _check_float("beta", beta, 0.0)
         self.cost_weight = _check_float("cost_weight", cost_weight, 0.0)
