@@ -9,7 +9,6 @@ Also: rank normalisation of scores and a closed-form ridge fit run on one BLAS t
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 from collections.abc import Callable, Generator, Sequence
@@ -20,6 +19,7 @@ import numpy as np
 from ..errors import InvalidArchitectureError
 from ..space import Architecture, Cell, Float, Int, Ordinal, Space, Stages
 from ..space.params import Param, _Discrete
+from .surrogate import one_blas_thread
 
 __all__ = ["DecisionSpace", "Step", "normalized_scores", "fit_ridge"]
 
@@ -451,25 +451,8 @@ def fit_ridge(x: np.ndarray, y: np.ndarray, alpha: float = 1.0) -> tuple[np.ndar
     Returns:
         ``(coef, intercept)``, shapes ``(d,)`` and scalar.
     """
-    with _one_blas_thread():
+    with one_blas_thread():
         return _fit_ridge(x, y, alpha)
-
-
-def _one_blas_thread() -> Any:
-    """A context that runs BLAS on one thread: the matrices here are small, and on a busy machine a
-    multi-threaded solve of a 100 x 100 system can take a hundred times longer than a single thread."""
-    global _THREADPOOLS
-    try:
-        if _THREADPOOLS is None:
-            from threadpoolctl import ThreadpoolController
-
-            _THREADPOOLS = ThreadpoolController()
-        return _THREADPOOLS.limit(limits=1, user_api="blas")
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-        return contextlib.nullcontext()
-
-
-_THREADPOOLS: Any = None
 
 
 def _fit_ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, float]:

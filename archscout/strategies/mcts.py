@@ -36,9 +36,10 @@ from ..errors import ConfigError
 from ..objectives import Candidate, Result
 from ..space import Architecture
 from .base import Capabilities, Strategy
-from .decisions import DecisionSpace, Step, _fit_ridge, _one_blas_thread, normalized_scores
-from .reinforce import _check_number
-from .simple import _check_int, _f2j, _j2f
+from .decisions import DecisionSpace, Step, _fit_ridge, normalized_scores
+from ._checks import check_int, check_number
+from .simple import _f2j, _j2f
+from .surrogate import one_blas_thread
 
 __all__ = ["MonteCarloTreeSearch", "DecisionSpace", "STRATEGY_CLASSES"]
 
@@ -71,8 +72,8 @@ class MonteCarloTreeSearch(Strategy):
     def __init__(self, space, objectives=None, constraints=(), seed=None, dedup=True,
                  exploration: float = 0.4, rollouts: int = 32, value_model: str = "ridge") -> None:
         super().__init__(space, objectives, constraints, seed, dedup)
-        self.exploration = _check_number("exploration", exploration, 0.0, math.inf, False, True)
-        self.rollouts = _check_int("rollouts", rollouts, 1)
+        self.exploration = check_number("exploration", exploration, 0.0, math.inf, False, True)
+        self.rollouts = check_int("rollouts", rollouts, 1)
         if value_model not in _VALUE_MODELS:
             raise ConfigError(f"value_model must be one of {list(_VALUE_MODELS)}, got {value_model!r}")
         self.value_model = value_model
@@ -160,7 +161,7 @@ class MonteCarloTreeSearch(Strategy):
             ranks = normalized_scores(self._scores)
             self._sums = np.bincount(self._node_of, weights=ranks[self._obs_of], minlength=len(self._parent))
             if self.value_model == "ridge" and len(self._x_obs) >= _WARMUP:
-                with _one_blas_thread():
+                with one_blas_thread():
                     coef, _ = _fit_ridge(self._x, ranks[self._x_obs], _RIDGE_ALPHA)
                 self._tables = self._dec.tables(coef)
         return self._sums

@@ -21,8 +21,8 @@ from ..objectives import Candidate, Result, pareto_mask
 from ..pareto import hypervolume_improvement
 from ..space import Architecture
 from .base import Capabilities
-from .model_based import _check_choice, _check_float, _GPMixin, _SurrogateStrategy
-from .simple import _check_int
+from ._checks import check_choice, check_int, check_number
+from .model_based import _GPMixin, _SurrogateStrategy
 from .surrogate import CandidatePool, features, normal_scores, one_blas_thread
 
 __all__ = ["MultiObjectiveSMBO", "STRATEGY_CLASSES"]
@@ -52,11 +52,11 @@ class MultiObjectiveSMBO(_GPMixin, _SurrogateStrategy):
                  degree: int = 3, noise: float = 0.05, n_init: int = 10, pool_limit: int = 100_000,
                  pool_size: int = 1000) -> None:
         super().__init__(space, objectives, constraints, seed, dedup, n_init, pool_limit, pool_size)
-        self.beta = _check_float("beta", beta, 0.0)
-        self.cost_weight = _check_float("cost_weight", cost_weight, 0.0)
-        self.acquisition = _check_choice("acquisition", acquisition, ("staircase", "staircase-ucb", "hvi"))
-        self.degree = _check_int("degree", degree, 1)
-        self.noise = _check_float("noise", noise, 1e-6)
+        self.beta = check_number("beta", beta, 0.0)
+        self.cost_weight = check_number("cost_weight", cost_weight, 0.0)
+        self.acquisition = check_choice("acquisition", acquisition, ("staircase", "staircase-ucb", "hvi"))
+        self.degree = check_int("degree", degree, 1)
+        self.noise = check_number("noise", noise, 1e-6)
         self._gp = None
         self._pool_cache: tuple[np.ndarray, np.ndarray] | None = None
         self._pool_x: np.ndarray | None = None

@@ -11,7 +11,6 @@ proposals are random. Pending candidates are never proposed twice (asynchronous 
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -20,22 +19,15 @@ from ..errors import ConfigError
 from ..objectives import Candidate, Result
 from ..space import Architecture
 from .base import Capabilities, Strategy
-from .simple import _check_int, _f2j, _j2f
+from ._checks import check_choice, check_int, check_number
+from .simple import _f2j, _j2f
 from .surrogate import CandidatePool, IncrementalGP, candidate_pool, features, normal_scores, one_blas_thread
 
 __all__ = ["SMBO", "Bananas", "PredictorGuidedEvolution", "STRATEGY_CLASSES"]
 
 
-def _check_float(name: str, value: Any, low: float, high: float = math.inf) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (low <= value <= high):
-        raise ConfigError(f"{name} must be a number in [{low}, {high}], got {value!r}")
-    return float(value)
 
 
-def _check_choice(name: str, value: Any, options: tuple[str, ...]) -> str:
-    if value not in options:
-        raise ConfigError(f"{name} must be one of {options}, got {value!r}")
-    return value
 
 
 class _SurrogateStrategy(Strategy):
@@ -46,9 +38,9 @@ class _SurrogateStrategy(Strategy):
     def __init__(self, space, objectives=None, constraints=(), seed=None, dedup=True,
                  n_init: int = 10, pool_limit: int = 100_000, pool_size: int = 1000) -> None:
         super().__init__(space, objectives, constraints, seed, dedup)
-        self.n_init = _check_int("n_init", n_init, 1)
-        self.pool_limit = _check_int("pool_limit", pool_limit, 0)
-        self.pool_size = _check_int("pool_size", pool_size, 10)
+        self.n_init = check_int("n_init", n_init, 1)
+        self.pool_limit = check_int("pool_limit", pool_limit, 0)
+        self.pool_size = check_int("pool_size", pool_size, 10)
         self._obs: list[tuple[Architecture, float]] = []
         self._pool: CandidatePool | None | bool = False  # False: not looked up yet
 
@@ -194,12 +186,12 @@ class SMBO(_GPMixin, _SurrogateStrategy):
                  noise: float = 0.05, n_trees: int = 100, n_init: int = 10, pool_limit: int = 100_000,
                  pool_size: int = 1000) -> None:
         super().__init__(space, objectives, constraints, seed, dedup, n_init, pool_limit, pool_size)
-        self.surrogate = _check_choice("surrogate", surrogate, ("gp", "rf"))
-        self.beta = _check_float("beta", beta, 0.0)
-        self.beta_growth = _check_float("beta_growth", beta_growth, 0.0)
-        self.degree = _check_int("degree", degree, 1)
-        self.noise = _check_float("noise", noise, 1e-6)
-        self.n_trees = _check_int("n_trees", n_trees, 2)
+        self.surrogate = check_choice("surrogate", surrogate, ("gp", "rf"))
+        self.beta = check_number("beta", beta, 0.0)
+        self.beta_growth = check_number("beta_growth", beta_growth, 0.0)
+        self.degree = check_int("degree", degree, 1)
+        self.noise = check_number("noise", noise, 1e-6)
+        self.n_trees = check_int("n_trees", n_trees, 2)
         self._gp = None
 
     def _reset_model(self) -> None:
@@ -264,12 +256,12 @@ class Bananas(_SurrogateStrategy):
                  beta: float = 1.0, refit_every: int = 1, n_init: int = 10, pool_limit: int = 100_000,
                  pool_size: int = 1000) -> None:
         super().__init__(space, objectives, constraints, seed, dedup, n_init, pool_limit, pool_size)
-        self.model = _check_choice("model", model, ("mlp", "ridge"))
-        self.encoding = _check_choice("encoding", encoding, ("path", "onehot", "functional"))
-        self.n_models = _check_int("n_models", n_models, 2)
-        self.acquisition = _check_choice("acquisition", acquisition, ("its", "ucb"))
-        self.beta = _check_float("beta", beta, 0.0)
-        self.refit_every = _check_int("refit_every", refit_every, 1)
+        self.model = check_choice("model", model, ("mlp", "ridge"))
+        self.encoding = check_choice("encoding", encoding, ("path", "onehot", "functional"))
+        self.n_models = check_int("n_models", n_models, 2)
+        self.acquisition = check_choice("acquisition", acquisition, ("its", "ucb"))
+        self.beta = check_number("beta", beta, 0.0)
+        self.refit_every = check_int("refit_every", refit_every, 1)
         self._members: list[Any] = []
         self._fitted_at = -1
 
@@ -346,16 +338,16 @@ class PredictorGuidedEvolution(_GPMixin, _SurrogateStrategy):
         if prior is not None and (not isinstance(prior, str) or not prior):
             raise ConfigError(f"prior must be the name of a cheap cost metric (e.g. 'params') or None, got {prior!r}")
         self.prior = prior
-        self.prior_direction = _check_choice("prior_direction", prior_direction, ("max", "min"))
-        self.population_size = _check_int("population_size", population_size, 2)
-        self.sample_size = _check_int("sample_size", sample_size, 1)
+        self.prior_direction = check_choice("prior_direction", prior_direction, ("max", "min"))
+        self.population_size = check_int("population_size", population_size, 2)
+        self.sample_size = check_int("sample_size", sample_size, 1)
         if self.sample_size > self.population_size:
             raise ConfigError(f"sample_size ({sample_size}) cannot exceed population_size ({population_size})")
-        self.n_children = _check_int("n_children", n_children, 1)
-        self.crossover = _check_float("crossover", crossover, 0.0, 1.0)
-        self.beta = _check_float("beta", beta, 0.0)
-        self.degree = _check_int("degree", degree, 1)
-        self.noise = _check_float("noise", noise, 1e-6)
+        self.n_children = check_int("n_children", n_children, 1)
+        self.crossover = check_number("crossover", crossover, 0.0, 1.0)
+        self.beta = check_number("beta", beta, 0.0)
+        self.degree = check_int("degree", degree, 1)
+        self.noise = check_number("noise", noise, 1e-6)
         self._gp = None
 
     def _reset_model(self) -> None:

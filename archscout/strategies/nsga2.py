@@ -10,6 +10,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..objectives import Candidate, Result, TrialState
 from ..space import Architecture
+from ._checks import check_number
 from .base import Capabilities, Strategy
 
 __all__ = ["NSGA2", "STRATEGY_CLASSES", "nondominated_ranks", "crowding_distance", "rank_and_crowding"]
@@ -142,8 +143,8 @@ class NSGA2(Strategy):
                 or population_size < 2:
             raise ConfigError(f"population_size must be an integer >= 2, got {population_size!r}")
         self.population_size = int(population_size)
-        self.crossover_prob = _check_prob("crossover_prob", crossover_prob)
-        self.mutation_prob = _check_prob("mutation_prob", mutation_prob)
+        self.crossover_prob = check_number("crossover_prob", crossover_prob, 0.0, 1.0)
+        self.mutation_prob = check_number("mutation_prob", mutation_prob, 0.0, 1.0)
         m = len(self.objectives)
         self._parents: list[Architecture] = []
         self._pvals = np.empty((0, m))
@@ -235,11 +236,6 @@ class NSGA2(Strategy):
         self._pool = parse(state["pool"])
 
 
-def _check_prob(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not 0.0 <= float(value) <= 1.0:
-        raise ConfigError(f"{name} must be a probability in [0, 1], got {value!r}")
-    return float(value)
 
 
 STRATEGY_CLASSES = [NSGA2]

@@ -38,6 +38,7 @@ import numpy as np
 from ..errors import ConfigError, InvalidArchitectureError, require
 from ..objectives import Candidate, Result, TrialState
 from ..space import Architecture, Cell, Choice, Float, Int, LinkOps, Ordinal, Space, Stages
+from ._checks import check_int, check_number
 from .base import Capabilities, Strategy
 
 __all__ = ["OptunaTPE", "OptunaNSGA2", "STRATEGY_CLASSES"]
@@ -547,10 +548,6 @@ def _set_rng_states(sampler: Any, states: Mapping[str, Any]) -> None:
         rs.set_state((st[0], np.array(st[1], dtype=np.uint32), st[2], st[3], st[4]))
 
 
-def _check_int(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
 
 
 class OptunaTPE(_OptunaStrategy):
@@ -569,7 +566,7 @@ class OptunaTPE(_OptunaStrategy):
 
     def __init__(self, space, objectives=None, constraints=(), seed=None, dedup=True,
                  n_startup_trials: int = 10, multivariate: bool | None = None) -> None:
-        self.n_startup_trials = _check_int("n_startup_trials", n_startup_trials, 0)
+        self.n_startup_trials = check_int("n_startup_trials", n_startup_trials, 0)
         if multivariate is not None and not isinstance(multivariate, bool):
             raise ConfigError(f"multivariate must be true, false or null, got {multivariate!r}")
         self.multivariate = multivariate
@@ -600,9 +597,9 @@ class OptunaNSGA2(_OptunaStrategy):
     def __init__(self, space, objectives=None, constraints=(), seed=None, dedup=True,
                  population_size: int = 20, crossover_prob: float = 0.9,
                  mutation_prob: float | None = None) -> None:
-        self.population_size = _check_int("population_size", population_size, 2)
-        self.crossover_prob = _prob("crossover_prob", crossover_prob)
-        self.mutation_prob = None if mutation_prob is None else _prob("mutation_prob", mutation_prob)
+        self.population_size = check_int("population_size", population_size, 2)
+        self.crossover_prob = check_number("crossover_prob", crossover_prob, 0.0, 1.0)
+        self.mutation_prob = None if mutation_prob is None else check_number("mutation_prob", mutation_prob, 0.0, 1.0)
         super().__init__(space, objectives, constraints, seed, dedup)
 
     def _make_sampler(self):
@@ -614,13 +611,6 @@ class OptunaNSGA2(_OptunaStrategy):
     def _params(self) -> dict[str, Any]:
         return {"population_size": self.population_size, "crossover_prob": self.crossover_prob,
                 "mutation_prob": self.mutation_prob}
-
-
-def _prob(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not 0.0 <= float(value) <= 1.0:
-        raise ConfigError(f"{name} must be a probability in [0, 1], got {value!r}")
-    return float(value)
 
 
 STRATEGY_CLASSES = [OptunaTPE, OptunaNSGA2]

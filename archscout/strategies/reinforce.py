@@ -21,6 +21,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..objectives import Candidate, Result
 from ..space import Architecture
+from ._checks import check_number
 from .base import Capabilities, Strategy
 from .decisions import DecisionSpace, Step
 from .simple import _f2j, _j2f
@@ -28,15 +29,6 @@ from .simple import _f2j, _j2f
 __all__ = ["Reinforce", "STRATEGY_CLASSES"]
 
 
-def _check_number(name: str, value: Any, low: float, high: float, low_open: bool, high_open: bool) -> float:
-    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
-    if ok:
-        ok = (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
-    if not ok:
-        lo = f"{'>' if low_open else '>='} {low:g}"
-        hi = "" if math.isinf(high) else f" and {'<' if high_open else '<='} {high:g}"
-        raise ConfigError(f"{name} must be a number {lo}{hi}, got {value!r}")
-    return float(value)
 
 
 class Reinforce(Strategy):
@@ -60,9 +52,9 @@ class Reinforce(Strategy):
     def __init__(self, space, objectives=None, constraints=(), seed=None, dedup=True,
                  learning_rate: float = 2.0, baseline_decay: float = 0.95, entropy_weight: float = 0.1) -> None:
         super().__init__(space, objectives, constraints, seed, dedup)
-        self.learning_rate = _check_number("learning_rate", learning_rate, 0.0, math.inf, True, True)
-        self.baseline_decay = _check_number("baseline_decay", baseline_decay, 0.0, 1.0, False, True)
-        self.entropy_weight = _check_number("entropy_weight", entropy_weight, 0.0, math.inf, False, True)
+        self.learning_rate = check_number("learning_rate", learning_rate, 0.0, math.inf, True, True)
+        self.baseline_decay = check_number("baseline_decay", baseline_decay, 0.0, 1.0, False, True)
+        self.entropy_weight = check_number("entropy_weight", entropy_weight, 0.0, math.inf, False, True)
         self._dec = DecisionSpace(space)
         self._logits = [np.zeros(n) for n in self._dec.sizes]
         self._probs: list[np.ndarray | None] = [None] * len(self._logits)

@@ -9,6 +9,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..objectives import Candidate, Result
 from ..space import Architecture
+from ._checks import check_int
 from .base import Capabilities, Strategy
 
 __all__ = ["RandomSearch", "RegularizedEvolution", "LocalSearch", "STRATEGY_CLASSES"]
@@ -23,10 +24,6 @@ def _j2f(x: float | None) -> float:
     return -math.inf if x is None else float(x)
 
 
-def _check_int(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
-    return value
 
 
 class RandomSearch(Strategy):
@@ -56,8 +53,8 @@ class RegularizedEvolution(Strategy):
     def __init__(self, space, objectives=None, constraints=(), seed=None, dedup=True,
                  population_size: int = 30, sample_size: int = 20) -> None:
         super().__init__(space, objectives, constraints, seed, dedup)
-        self.population_size = _check_int("population_size", population_size, 2)
-        self.sample_size = _check_int("sample_size", sample_size, 1)
+        self.population_size = check_int("population_size", population_size, 2)
+        self.sample_size = check_int("sample_size", sample_size, 1)
         if sample_size > population_size:
             raise ConfigError(f"sample_size ({sample_size}) cannot exceed population_size ({population_size})")
         self._population: deque[tuple[Architecture, float]] = deque(maxlen=self.population_size)

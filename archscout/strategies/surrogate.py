@@ -31,13 +31,21 @@ _POOLS: dict[str, CandidatePool] = {}
 
 
 def one_blas_thread() -> Any:
-    """Context that runs numpy's BLAS on one thread: the small solves of these models are much faster
-    (and steadier on a shared machine) without threading; a no-op when threadpoolctl is missing."""
+    """A context that runs numpy's BLAS on one thread: the matrices of these models are small, and on a
+    busy machine a multi-threaded solve of a 100 x 100 system can take a hundred times longer than a single
+    thread. A no-op when threadpoolctl (a scikit-learn dependency) is missing."""
+    global _THREADPOOLS
     try:
-        from threadpoolctl import threadpool_limits
+        if _THREADPOOLS is None:
+            from threadpoolctl import ThreadpoolController
+
+            _THREADPOOLS = ThreadpoolController()  # inspecting the loaded libraries is the slow part: once
+        return _THREADPOOLS.limit(limits=1, user_api="blas")
     except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
         return contextlib.nullcontext()
-    return threadpool_limits(1, user_api="blas")
+
+
+_THREADPOOLS: Any = None
 
 
 def features(space: Space, archs: Sequence[Architecture]) -> np.ndarray:
