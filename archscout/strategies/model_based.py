@@ -170,8 +170,6 @@ class SMBO(_GPMixin, _SurrogateStrategy):
     Args:
         surrogate: ``"gp"`` or ``"rf"``.
         beta: exploration weight of the upper confidence bound (>= 0).
-        beta_growth: added to ``beta`` for every result since the best one, so a search stuck in a region
-            the model over-rates explores more until it improves again.
         degree: kernel degree (GP).
         noise: observation noise variance relative to the prior variance (GP).
         n_trees: trees of the forest (RF).
@@ -182,13 +180,12 @@ class SMBO(_GPMixin, _SurrogateStrategy):
     name = "smbo"
 
     def __init__(self, space, objectives=None, constraints=(), seed=None, dedup=True,
-                 surrogate: str = "gp", beta: float = 2.5, beta_growth: float = 0.0, degree: int = 3,
-                 noise: float = 0.05, n_trees: int = 100, n_init: int = 10, pool_limit: int = 100_000,
+                 surrogate: str = "gp", beta: float = 2.5, degree: int = 3, noise: float = 0.05,
+                 n_trees: int = 100, n_init: int = 10, pool_limit: int = 100_000,
                  pool_size: int = 1000) -> None:
         super().__init__(space, objectives, constraints, seed, dedup, n_init, pool_limit, pool_size)
         self.surrogate = check_choice("surrogate", surrogate, ("gp", "rf"))
         self.beta = check_number("beta", beta, 0.0)
-        self.beta_growth = check_number("beta_growth", beta_growth, 0.0)
         self.degree = check_int("degree", degree, 1)
         self.noise = check_number("noise", noise, 1e-6)
         self.n_trees = check_int("n_trees", n_trees, 2)
@@ -197,18 +194,12 @@ class SMBO(_GPMixin, _SurrogateStrategy):
     def _reset_model(self) -> None:
         self._gp = None
 
-    def _beta(self) -> float:
-        """The exploration weight now: ``beta`` plus ``beta_growth`` per result since the best one."""
-        scores = self._scores()
-        stall = len(scores) - 1 - int(np.argmax(scores)) if len(scores) else 0
-        return self.beta + self.beta_growth * stall
-
     def _acquire_pool(self, pool: CandidatePool) -> np.ndarray:
         y = normal_scores(self._scores())
         if self.surrogate == "rf":
             return self._forest_ucb(pool.features, y)
         mu, sd = self._sync_gp(pool).predict_pool(y)
-        return mu + self._beta() * sd
+        return mu + self.beta * sd
 
     def _acquire(self, cands: list[Architecture]) -> np.ndarray:
         y = normal_scores(self._scores())
@@ -216,7 +207,7 @@ class SMBO(_GPMixin, _SurrogateStrategy):
         if self.surrogate == "rf":
             return self._forest_ucb(xc, y)
         mu, sd = self._sync_gp(None).predict(xc, y)
-        return mu + self._beta() * sd
+        return mu + self.beta * sd
 
     def _forest_ucb(self, xc: np.ndarray, y: np.ndarray) -> np.ndarray:
         from sklearn.ensemble import RandomForestRegressor
@@ -225,10 +216,10 @@ class SMBO(_GPMixin, _SurrogateStrategy):
         forest = RandomForestRegressor(n_estimators=self.n_trees, min_samples_leaf=2, max_features=0.5,
                                        random_state=int(self.rng.integers(2**31)), n_jobs=1).fit(x, y)
         per_tree = np.array([t.predict(xc) for t in forest.estimators_])
-        return per_tree.mean(axis=0) + self._beta() * per_tree.std(axis=0)
+        return per_tree.mean(axis=0) + self.beta * per_tree.std(axis=0)
 
     def _params(self) -> dict[str, Any]:
-        return {"surrogate": self.surrogate, "beta": self.beta, "beta_growth": self.beta_growth,
+        return {"surrogate": self.surrogate, "beta": self.beta,
                 "degree": self.degree, "noise": self.noise,
                 "n_trees": self.n_trees, **super()._params()}
 
