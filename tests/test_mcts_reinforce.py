@@ -11,26 +11,11 @@ from archscout.errors import ConfigError, SpaceExhaustedError
 from archscout.objectives import Candidate, Result
 from archscout.strategies.decisions import DecisionSpace, fit_ridge, normalized_scores
 
-NB201 = asc.create_space("nb201")
-OPT = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
+from synthetic import SPACE as NB201
+from synthetic import drive
+from synthetic import score as synthetic
+
 TINY = asc.Space({"a": asc.Choice([0, 1]), "b": asc.Choice([0, 1, 2])})
-
-
-def synthetic(arch) -> float:
-    """The conformance suite's objective: closeness to a target cell, plus a hash-based jitter."""
-    target = NB201.parse(OPT).values[0]
-    same = sum(x == y for x, y in zip(arch.values[0], target))
-    return same + 0.5 * int(arch.functional_hash()[:6], 16) / 16**6
-
-
-def drive(strategy, n, objective, batch=1):
-    told = []
-    while len(told) < n:
-        cands = [strategy.ask() for _ in range(min(batch, n - len(told)))]
-        for c in cands:
-            strategy.tell(c, Result("complete", {"score": objective(c.arch)}))
-            told.append(c)
-    return told
 
 
 def tell_foreign(strategy, values, result, cid):

@@ -11,27 +11,7 @@ from archscout.errors import ConfigError, SpaceExhaustedError
 from archscout.objectives import Result
 from archscout.strategies import list_strategies
 
-SPACE = asc.create_space("nb201")
-OPT = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
-
-
-def score(arch) -> float:
-    """A deterministic synthetic objective on NB201: closeness to a target cell, plus a hash-based jitter."""
-    target = SPACE.parse(OPT).values[0]
-    same = sum(x == y for x, y in zip(arch.values[0], target))
-    jitter = int(arch.functional_hash()[:6], 16) / 16**6
-    return same + 0.5 * jitter
-
-
-def drive(strategy, n, batch=1):
-    """Ask up to ``batch`` candidates at a time, then tell them, until ``n`` were told."""
-    told = []
-    while len(told) < n:
-        cands = [strategy.ask() for _ in range(min(batch, n - len(told)))]
-        for c in cands:
-            strategy.tell(c, Result("complete", {"score": score(c.arch)}))
-            told.append(c)
-    return told
+from synthetic import OPT, SPACE, drive, score
 
 
 @pytest.fixture(params=list_strategies())
