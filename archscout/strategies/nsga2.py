@@ -130,7 +130,7 @@ class NSGA2(Strategy):
     The defaults (10, 0.9, 0.5) were chosen on NB201 CIFAR-10 (validation accuracy against each of the six
     latency columns of the HELP table, 30 seeds): at 100 and 200 queries they gave a higher normalised
     hypervolume and front recall than populations of 20 or 30 or an always-applied mutation, and at
-    500 queries they were as good.
+    500 queries they were as good (``benchmarks/mo_sweep.py --cost-mode evaluated --devices ... CONFIGS``).
     """
 
     name = "nsga2"

@@ -1,6 +1,7 @@
-"""How the `smbo` (and so `auto`) defaults were chosen: strategy configs x seeds on NB201 CIFAR-10.
+"""Single-objective strategy configs side by side on NB201 CIFAR-10 (how the defaults of `smbo`, `mcts`,
+`reinforce` and the others were chosen).
 
-    .venv/bin/python benchmarks/smbo_defaults.py --seeds 0-90 --budget 150 \
+    .venv/bin/python benchmarks/so_sweep.py --seeds 0-90 --budget 150 \
         '{"name": "smbo"}' '{"name": "smbo", "beta": 3.0, "degree": 4}'
 
 Prints, per config, the mean queries to the optimum and hit rates, over all seeds and over seeds 0-29

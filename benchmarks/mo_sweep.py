@@ -1,6 +1,7 @@
-"""`mobo`'s acquisitions side by side on NB201 CIFAR-10 x a HELP latency column (two objectives).
+"""Two-objective strategy configs side by side on NB201 CIFAR-10 x a HELP latency column (how the
+defaults of `mobo` and `nsga2` were chosen).
 
-    .venv/bin/python benchmarks/mobo_acquisition.py --devices fpga_ms,eyeriss_ms,pixel3_ms \
+    .venv/bin/python benchmarks/mo_sweep.py --devices fpga_ms,eyeriss_ms,pixel3_ms \
         '{"name": "mobo"}' '{"name": "mobo", "acquisition": "staircase"}' '{"name": "mobo", "acquisition": "hvi"}'
 
 Runs the `archscout bench` protocol (30 seeds, 200 queries, `--hash-rule none`, cost mode `cheap` unless
