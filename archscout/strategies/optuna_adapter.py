@@ -110,38 +110,40 @@ class _ScalarCodec(_Codec):
         return {self.cat.name: (self.cat.external(value), self.cat.distribution(optuna))}
 
 
-class _FloatCodec(_Codec):
-    def __init__(self, name: str, param: Float) -> None:
+class _RangeCodec(_Codec):
+    """A numeric parameter as one Optuna range distribution (``_dist``), values cast by ``cast``."""
+
+    cast: Any = float
+
+    def __init__(self, name: str, param: Float | Int) -> None:
         self.name, self.p = name, param
 
     def _dist(self, optuna):
-        return optuna.distributions.FloatDistribution(self.p.low, self.p.high, log=self.p.log)
+        raise NotImplementedError
 
     def distributions(self, optuna):
         return {self.name: self._dist(optuna)}
+
+    def params(self, value, optuna):
+        return {self.name: (self.cast(value), self._dist(optuna))}
+
+
+class _FloatCodec(_RangeCodec):
+    def _dist(self, optuna):
+        return optuna.distributions.FloatDistribution(self.p.low, self.p.high, log=self.p.log)
 
     def suggest(self, trial):
         return self.p.validate(trial.suggest_float(self.name, self.p.low, self.p.high, log=self.p.log))
 
-    def params(self, value, optuna):
-        return {self.name: (float(value), self._dist(optuna))}
 
-
-class _IntRangeCodec(_Codec):
-    def __init__(self, name: str, param: Int) -> None:
-        self.name, self.p = name, param
+class _IntRangeCodec(_RangeCodec):
+    cast = int
 
     def _dist(self, optuna):
         return optuna.distributions.IntDistribution(self.p.low, self.p.high, step=self.p.step)
 
-    def distributions(self, optuna):
-        return {self.name: self._dist(optuna)}
-
     def suggest(self, trial):
         return self.p.validate(trial.suggest_int(self.name, self.p.low, self.p.high, step=self.p.step))
-
-    def params(self, value, optuna):
-        return {self.name: (int(value), self._dist(optuna))}
 
 
 class _CellCodec(_Codec):
