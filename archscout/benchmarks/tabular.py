@@ -415,7 +415,7 @@ class TableCostModel:
 
     def predict(self, arch: Architecture) -> float:
         """The table's value of the column for ``arch``. Raises KeyError when the table lacks ``arch``."""
-        return float(self.benchmark.columns[self.column][self.benchmark.row(arch)])
+        return self.benchmark.value(arch, self.column)
 
     def to_config(self) -> dict[str, Any]:
         return {"type": "table", "table": self.benchmark.cost_table or self.benchmark.table, "column": self.column}
