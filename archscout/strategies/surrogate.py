@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -97,7 +96,7 @@ def candidate_pool(space: Space, limit: int) -> CandidatePool | None:
     size = space.size()
     if not math.isfinite(size) or size > limit:
         return None
-    key = json.dumps(space.to_config(), sort_keys=True, default=str)
+    key = space._signature  # equal spaces share one pool
     pool = _POOLS.get(key)
     if pool is None:
         reps: dict[str, Architecture] = {}
