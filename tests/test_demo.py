@@ -16,7 +16,10 @@ pytest.importorskip("onnxruntime")
 def demo_out(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo") / "report"
     r = subprocess.run([sys.executable, "-m", "archscout", "demo", "--out", str(out), "--budget", "6", "--epochs", "2",
-                        "--calibration", "12", "--workers", "2", "--no-progress"],
+                        "--calibration", "12", "--workers", "2", "--no-progress",
+                        # a budget every model meets, so what is exported does not depend on this machine's
+                        # timing noise (the re-measurement against a tight budget is the demo's own job)
+                        "--latency-budget-ms", "1000"],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     return out
