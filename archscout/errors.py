@@ -13,6 +13,7 @@ __all__ = [
     "SpaceExhaustedError",
     "StorageError",
     "StorageVersionError",
+    "StudyExistsError",
     "UnknownNameError",
     "DataError",
     "BuildError",
@@ -54,6 +55,10 @@ class StorageError(ArchscoutError):
 
 class StorageVersionError(StorageError):
     """The storage was written with another schema version."""
+
+
+class StudyExistsError(StorageError):
+    """The storage already holds a study of that name (another process may have just created it)."""
 
 
 class BuildError(ArchscoutError, ValueError):

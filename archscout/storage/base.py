@@ -5,22 +5,29 @@ only ever appended, never updated: the state of a study is rebuilt by replaying 
 Every payload is JSON (nothing is ever unpickled).
 
 Event kinds:
-    ``ask``  ``{"cand": id, "arch": str, "fidelity": f|None}``: a trial started (trial number in ``trial``);
+    ``ask``  ``{"cand": id, "arch": str, "fidelity": f|None, "driver": id}``: a trial started (trial number in
+    ``trial``); a second ``ask`` of the same trial number hands a trial whose driver stopped to another driver;
     ``tell`` ``{"state": ..., "metrics": {...}, "error": str|None, "started_at": t, "finished_at": t}``.
+
+Several drivers (processes, possibly on several machines) may work on one study at once. Each appends
+under :meth:`Storage.locked`, which serialises the appends of one study, and beats a heartbeat row
+(:meth:`Storage.heartbeat`) so that the trials of a driver that died can be told apart from running ones.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import StorageError
+from ..errors import StorageError, StudyExistsError
 
-__all__ = ["SCHEMA_VERSION", "Event", "Storage", "InMemoryStorage", "dumps", "loads"]
+__all__ = ["SCHEMA_VERSION", "Event", "DriverBeat", "Storage", "InMemoryStorage", "dumps", "loads"]
 
 SCHEMA_VERSION = 1
 
@@ -65,10 +72,25 @@ class Event:
     time: float
 
 
+@dataclass(frozen=True)
+class DriverBeat:
+    """The last heartbeat of one driver: ``age_s`` seconds ago on the storage's clock, with the ``info`` it
+    gave (``pid``, ``host``, ``started_at``)."""
+
+    driver: str
+    age_s: float
+    info: dict
+
+
 class Storage:
-    """Interface of every storage backend."""
+    """Interface of every storage backend.
+
+    Every method may be called from several threads of one process (a driver beats its heartbeat from a
+    thread). A failed write raises :class:`StorageError` and leaves nothing half-written.
+    """
 
     url: str = ""
+    shared: bool = True  # other processes can open it (so drivers beat heartbeats)
 
     def create_study(self, name: str, config: Mapping[str, Any]) -> None:
         """Write the header of a new study.
@@ -95,6 +117,26 @@ class Storage:
     def close(self) -> None:
         pass
 
+    # --- several drivers on one study ----------------------------------------------------------------
+    def locked(self, name: str) -> contextlib.AbstractContextManager[None]:
+        """An exclusive write transaction on study ``name``: while the block runs, no other driver (process,
+        machine or thread) appends to that study; :meth:`events` and :meth:`append` called inside it join the
+        transaction, which commits when the block ends and rolls back if it raises. Not reentrant."""
+        raise NotImplementedError
+
+    def heartbeat(self, name: str, driver: str, info: Mapping[str, Any] | None = None) -> None:
+        """Record that ``driver`` is alive now (insert or update its row; ``info`` replaces the stored one
+        when given)."""
+        raise NotImplementedError
+
+    def end_driver(self, name: str, driver: str) -> None:
+        """Remove ``driver``'s heartbeat row: it stopped cleanly, and any trial it still held is orphaned."""
+        raise NotImplementedError
+
+    def drivers(self, name: str) -> dict[str, DriverBeat]:
+        """The heartbeat rows of study ``name``, by driver id."""
+        raise NotImplementedError
+
     def resolve_name(self, name: str | None) -> str:
         """``name`` itself, or the only study of the storage when ``name`` is None."""
         names = self.study_names()
@@ -119,15 +161,18 @@ class InMemoryStorage(Storage):
     """Events in process memory: the fastest backend, for benchmarks and tests; lost at exit."""
 
     url = "memory"
+    shared = False
 
     def __init__(self) -> None:
         self._configs: dict[str, dict] = {}
         self._events: dict[str, list[Event]] = {}
+        self._beats: dict[str, dict[str, tuple[float, dict]]] = {}
         self._seq = 0
+        self._lock = threading.RLock()
 
     def create_study(self, name: str, config: Mapping[str, Any]) -> None:
         if name in self._configs:
-            raise StorageError(f"a study named {name!r} already exists in memory storage")
+            raise StudyExistsError(f"a study named {name!r} already exists in memory storage; pick another name")
         self._configs[name] = loads(dumps(config))
         self._events[name] = []
 
@@ -138,11 +183,38 @@ class InMemoryStorage(Storage):
         return self._configs[self.resolve_name(name)]
 
     def append(self, name: str, kind: str, trial: int, payload: Mapping[str, Any]) -> int:
-        self._seq += 1
-        # round-trip through JSON so that memory and SQLite behave identically
-        self._events[name].append(Event(self._seq, kind, trial, loads(dumps(payload)), time.time()))
-        return self._seq
+        with self._lock:
+            self._seq += 1
+            # round-trip through JSON so that memory and SQLite behave identically
+            self._events[name].append(Event(self._seq, kind, trial, loads(dumps(payload)), time.time()))
+            return self._seq
 
     def events(self, name: str, after: int = 0) -> list[Event]:
-        evs = self._events[self.resolve_name(name)]
-        return [e for e in evs if e.seq > after] if after else list(evs)
+        with self._lock:
+            evs = self._events[self.resolve_name(name)]
+            return [e for e in evs if e.seq > after] if after else list(evs)
+
+    @contextlib.contextmanager
+    def locked(self, name: str) -> Iterator[None]:
+        with self._lock:
+            n = len(self._events[self.resolve_name(name)])
+            try:
+                yield
+            except BaseException:
+                del self._events[name][n:]  # roll back what the block appended
+                raise
+
+    def heartbeat(self, name: str, driver: str, info: Mapping[str, Any] | None = None) -> None:
+        with self._lock:
+            rows = self._beats.setdefault(name, {})
+            old = rows.get(driver, (0.0, {}))[1]
+            rows[driver] = (time.time(), loads(dumps(info)) if info is not None else old)
+
+    def end_driver(self, name: str, driver: str) -> None:
+        with self._lock:
+            self._beats.get(name, {}).pop(driver, None)
+
+    def drivers(self, name: str) -> dict[str, DriverBeat]:
+        with self._lock:
+            now = time.time()
+            return {d: DriverBeat(d, max(0.0, now - t), dict(info)) for d, (t, info) in self._beats.get(name, {}).items()}
