@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from pg_server import postgres_server, postgres_url  # noqa: F401  (PostgreSQL fixtures; skip if no server)
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("ARCHSCOUT_DATA", REPO.parent / "shared" / "data"))

@@ -1,4 +1,5 @@
-"""Storage backends: append-only study records (SQLite by default, in-memory for benchmarks)."""
+"""Storage backends: append-only study records (SQLite by default, PostgreSQL for many machines, in-memory for
+benchmarks)."""
 
 from __future__ import annotations
 
@@ -13,18 +14,23 @@ __all__ = ["SCHEMA_VERSION", "Event", "Storage", "InMemoryStorage", "create_stor
 def create_storage(url: str | os.PathLike | Storage | None) -> Storage:
     """Open a storage from a URL or path.
 
-    ``None``/``"memory"`` gives in-memory storage; ``"sqlite:///path.db"`` or a plain file path gives SQLite.
+    ``None``/``"memory"`` gives in-memory storage; ``"sqlite:///path.db"`` or a plain file path gives SQLite;
+    ``"postgresql://user:password@host:5432/dbname"`` (or ``postgres://``) gives PostgreSQL (extra ``postgres``).
 
     Raises:
-        StorageError: the URL's scheme is not supported or the file cannot be used.
+        StorageError: the URL's scheme is not supported, or the file or database cannot be used.
+        OptionalDependencyError: a PostgreSQL URL without psycopg installed.
     """
     if isinstance(url, Storage):
         return url
     if url is None or url in ("memory", ":memory:", "memory://"):
         return InMemoryStorage()
-    text = os.fspath(url)
-    if not isinstance(text, str) or not text.strip():
-        raise StorageError(f"storage must be a file path or sqlite:///path.db, got {url!r}")
+    try:
+        text = os.fspath(url)
+    except TypeError:
+        text = None
+    if not isinstance(text, str) or not text.strip() or "\x00" in text:
+        raise StorageError(f"storage must be a file path, sqlite:///path.db or postgresql://host/dbname, got {url!r}")
     if "://" in text:
         scheme, _, rest = text.partition("://")
         if scheme == "sqlite":
@@ -35,8 +41,15 @@ def create_storage(url: str | os.PathLike | Storage | None) -> Storage:
             from .sqlite import SQLiteStorage
 
             return SQLiteStorage(path)
+        if scheme.lower() in ("postgresql", "postgres"):
+            from .postgres import PostgresStorage
+
+            return PostgresStorage(text)
+        from .postgres import mask_url
+
         raise StorageError(
-            f"unsupported storage URL scheme {scheme!r} in {text!r}; use a file path, sqlite:///path.db or 'memory'"
+            f"unsupported storage URL scheme {scheme!r} in {mask_url(text)!r}; use a file path, sqlite:///path.db, "
+            "postgresql://user:password@host:5432/dbname or 'memory'"
         )
     from .sqlite import SQLiteStorage
 

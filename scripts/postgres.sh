@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Make sure the PostgreSQL server binaries (initdb, pg_ctl) are installed, for the tests of the PostgreSQL
+# storage (tests/pg_server.py starts a throwaway server with them). Installs the Debian package when they
+# are missing; does nothing when they are there. Run as root (CI) or with the binaries already installed.
+set -euo pipefail
+
+have_server() {
+  command -v initdb >/dev/null 2>&1 && return 0
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null 2>&1
+}
+
+if have_server; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "scripts/postgres.sh: PostgreSQL server binaries are missing; install the 'postgresql' package as root" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+have_server || { echo "scripts/postgres.sh: installed postgresql but found no initdb" >&2; exit 1; }
