@@ -1,14 +1,28 @@
-"""Conformance suite: every executor honours the submit/poll contract."""
+"""Conformance suite: every registered executor honours the submit/poll contract, records failures with
+their reason and category, enforces timeouts and survives them; the process pool survives dying workers."""
 
 import os
+import signal
+import subprocess
+import sys
+import threading
 import time
+from pathlib import Path
 
 import pytest
 
 import archscout as asc
-from archscout.execution import Job, create_executor, list_executors
+from archscout.execution import (
+    FAILURE_ERROR, FAILURE_INVALID, FAILURE_TIMEOUT, FAILURE_WORKER_DIED, Job, create_executor, list_executors,
+)
 
 SPACE = asc.create_space("nb201")
+TESTS = Path(__file__).resolve().parent
+TIMEOUT_S = 1.0
+
+
+def _score(arch):
+    return float(sum(o != "none" for o in arch.values[0]))
 
 
 class Evaluator:
@@ -24,47 +38,182 @@ class Evaluator:
         if ops[0] == "none":
             raise ValueError("first edge is none")
         time.sleep(0.01)
-        return {"acc": float(sum(o != "none" for o in ops)), "fid": -1.0 if fidelity is None else float(fidelity)}
+        return {"acc": _score(arch), "fid": -1.0 if fidelity is None else float(fidelity)}
 
     def duration(self, arch, fidelity=None):
         return 10.0 + SPACE.params["cell"].ops.index(arch.values[0][1])
+
+
+def _refuse_to_load():
+    raise RuntimeError("this evaluator cannot be loaded here")
+
+
+class Scripted:
+    """Picklable evaluator whose behaviour on some architectures is scripted (``{str(arch): action}``);
+    the others score ``_score(arch)`` after ``sleep_s`` seconds. ``lookup`` (used by the simulated
+    executor) acts the same without waiting; ``duration`` is 30 s for ``"sleep"``, else 1 s."""
+
+    def __init__(self, actions=None, sleep_s=0.0):
+        self.actions = dict(actions or {})
+        self.sleep_s = sleep_s
+
+    def evaluate(self, arch, fidelity=None):
+        return self._run(arch, fidelity, real=True)
+
+    def lookup(self, arch, fidelity=None):
+        return self._run(arch, fidelity, real=False)
+
+    def duration(self, arch, fidelity=None):
+        return 30.0 if self.actions.get(str(arch)) == "sleep" else 1.0
+
+    def _run(self, arch, fidelity, real):
+        action = self.actions.get(str(arch))
+        if action == "raise":
+            raise ValueError("scripted failure")
+        if action in ("nan", "inf"):
+            return {"acc": float(action)}
+        if action == "list":
+            return [1.0]
+        if action == "text":
+            return {"acc": "high"}
+        if real and action == "sleep":
+            time.sleep(30)
+        if real and action == "sigkill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        if real and action == "sigsegv":
+            os.kill(os.getpid(), signal.SIGSEGV)
+        if real and action == "exit":
+            os._exit(3)
+        if real and self.sleep_s:
+            time.sleep(self.sleep_s)
+        return {"acc": _score(arch), "pid": float(os.getpid())}
+
+
+class Unloadable(Scripted):
+    """Pickles fine, but cannot be unpickled (in a worker process)."""
+
+    def __reduce__(self):
+        return _refuse_to_load, ()
 
 
 def _archs(n):
     return list(SPACE.enumerate())[:: 15625 // n][:n]
 
 
+def _good_archs(n):
+    return [a for a in _archs(3 * n) if a.values[0][0] != "none"][:n]
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    """One local Ray (2 CPUs) for the Ray cases of this module; workers import this module from tests/."""
+    ray = pytest.importorskip("ray")
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
+                 runtime_env={"env_vars": {"PYTHONPATH": str(TESTS)}})
+    yield ray
+    if started:
+        ray.shutdown()
+
+
 @pytest.fixture(params=list_executors())
-def executor(request):
-    workers = 1 if request.param == "inline" else 2
-    ex = create_executor(request.param, workers=workers)
-    ex.start(Evaluator())
-    yield ex
-    ex.shutdown()
+def make(request):
+    """Build the executor under test (``make(**settings)``); every one built is shut down afterwards."""
+    if request.param == "ray":
+        request.getfixturevalue("ray_session")
+    built = []
+
+    def _make(**settings):
+        ex = create_executor(request.param, workers=1 if request.param == "inline" else 2, **settings)
+        built.append(ex)
+        return ex
+
+    _make.name = request.param
+    yield _make
+    for ex in built:
+        ex.shutdown()
 
 
-def test_every_job_completes_exactly_once(executor):
-    archs = _archs(12)
+def _run_all(ex, archs, fidelity=None):
+    """Submit every architecture as soon as a slot is free; return {number: completion}."""
     pending = list(enumerate(archs))
     done = {}
     running = 0
     while pending or running:
-        while pending and executor.free_slots() > 0:
+        while pending and ex.free_slots() > 0:
             n, a = pending.pop(0)
-            executor.submit(Job(n, a, 12))
+            ex.submit(Job(n, a, fidelity))
             running += 1
-        for c in executor.poll():
+        batch = ex.poll()
+        assert [c.finished_at for c in batch] == sorted(c.finished_at for c in batch)
+        for c in batch:
             assert c.number not in done
             done[c.number] = c
             running -= 1
+    return done
+
+
+def test_every_job_completes_exactly_once(make):
+    ex = make()
+    ex.start(Evaluator())
+    archs = _archs(12)
+    done = _run_all(ex, archs, fidelity=12)
     assert sorted(done) == list(range(12))
     for n, a in enumerate(archs):
         c = done[n]
         if a.values[0][0] == "none":
-            assert c.metrics is None and "first edge is none" in c.error
+            assert c.metrics is None and "first edge is none" in c.error and c.failure == FAILURE_ERROR
         else:
-            assert c.error is None and c.metrics["fid"] == 12.0
+            assert c.error is None and c.failure is None and c.metrics["fid"] == 12.0
         assert c.finished_at >= c.started_at
+
+
+def test_failures_are_recorded_with_reason_and_category(make):
+    archs = _good_archs(8)
+    actions = {"raise": (FAILURE_ERROR, "ValueError: scripted failure"), "nan": (FAILURE_INVALID, "not finite"),
+               "inf": (FAILURE_INVALID, "not finite"), "list": (FAILURE_INVALID, "not a mapping"),
+               "text": (FAILURE_INVALID, "not a number")}
+    script = dict(zip(map(str, archs), actions))
+    ex = make()
+    ex.start(Scripted(script))
+    done = _run_all(ex, archs)
+    for n, a in enumerate(archs):
+        c = done[n]
+        if str(a) in script:
+            failure, text = actions[script[str(a)]]
+            assert c.metrics is None and c.failure == failure and text in c.error, c
+        else:
+            assert c.failure is None and c.error is None and c.metrics["acc"] == _score(a)
+
+
+def test_timeout_fails_the_job_and_the_executor_goes_on(make):
+    archs = _good_archs(6)
+    ex = make(timeout_s=TIMEOUT_S)
+    assert ex.timeout_s == TIMEOUT_S and ex.to_config()["timeout_s"] == TIMEOUT_S
+    alarm_handler = signal.getsignal(signal.SIGALRM)
+    ex.start(Scripted({str(archs[0]): "sleep"}))
+    done = _run_all(ex, archs[:3])  # the slow one runs beside others
+    assert done[0].failure == FAILURE_TIMEOUT and done[0].metrics is None
+    assert "timed out after" in done[0].error and f"(timeout_s={TIMEOUT_S})" in done[0].error
+    if make.name == "simulated":
+        assert done[0].finished_at == done[0].started_at + TIMEOUT_S
+    later = _run_all(ex, archs[3:])
+    assert all(c.failure is None and c.metrics["acc"] == _score(archs[3 + n]) for n, c in later.items())
+    assert all(done[n].failure is None for n in (1, 2))
+    assert signal.getsignal(signal.SIGALRM) == alarm_handler
+
+
+def test_settings_are_validated_and_round_trip(make):
+    for bad in (0, -1.0, float("nan"), float("inf"), "1", True):
+        with pytest.raises(asc.ConfigError, match="timeout_s"):
+            make(timeout_s=bad)
+    with pytest.raises(asc.ConfigError, match="workers"):
+        create_executor(make.name, workers=0)
+    ex = make(timeout_s=2)
+    cfg = ex.to_config()
+    assert cfg["name"] == make.name and cfg["timeout_s"] == 2.0
+    assert create_executor(**cfg).to_config() == cfg
 
 
 def test_simulated_clock_replays_parallel_schedule():
@@ -98,7 +247,28 @@ class EvaluatorWithPid(Evaluator):
         return out
 
 
-def test_dead_worker_fails_its_trial_and_the_study_goes_on():
+def test_dead_worker_fails_only_its_job_and_the_pool_goes_on():
+    archs = _good_archs(9)
+    modes = {str(archs[1]): "sigkill", str(archs[4]): "sigsegv", str(archs[7]): "exit"}
+    ex = create_executor("process", workers=2)
+    ex.start(Scripted(modes, sleep_s=0.3))  # each victim dies while another job runs
+    try:
+        done = _run_all(ex, archs)
+        later = _run_all(ex, archs[:2])
+    finally:
+        ex.shutdown()
+    expect = {1: "killed by SIGKILL", 4: "killed by SIGSEGV", 7: "exited with code 3"}
+    for n in range(9):
+        c = done[n]
+        if n in expect:
+            assert c.metrics is None and c.failure == FAILURE_WORKER_DIED, c
+            assert "died while running this trial" in c.error and expect[n] in c.error
+        else:
+            assert c.failure is None and c.metrics["acc"] == _score(archs[n])
+    assert later[0].metrics is not None and later[1].failure == FAILURE_WORKER_DIED
+
+
+def test_dead_worker_with_one_worker():
     archs = _archs(6)
     victim = next(a for a in archs if a.values[0][0] != "none")
     ex = create_executor("process", workers=1)
@@ -111,8 +281,76 @@ def test_dead_worker_fails_its_trial_and_the_study_goes_on():
     ex.shutdown()
     assert len(results) == 6
     dead = results[archs.index(victim)]
-    assert dead.metrics is None and "died" in dead.error
+    assert dead.metrics is None and "died" in dead.error and dead.failure == FAILURE_WORKER_DIED
     assert any(c.metrics for c in results.values())
+
+
+def test_evaluator_that_cannot_load_in_workers_fails_trials_not_the_pool():
+    ex = create_executor("process", workers=1)
+    ex.start(Unloadable())
+    try:
+        done = _run_all(ex, _good_archs(2))
+    finally:
+        ex.shutdown()
+    assert all(c.failure == FAILURE_ERROR and "could not load the evaluator" in c.error and
+               "cannot be loaded here" in c.error for c in done.values())
+
+
+def test_unpicklable_evaluator_is_rejected_at_start():
+    ex = create_executor("process", workers=1)
+    with pytest.raises(asc.ConfigError, match="cannot be pickled"):
+        ex.start(lambda arch: {"acc": 1.0})
+
+
+_DRIVER = """
+import sys, time
+sys.path.insert(0, {tests!r})
+from test_executors import Scripted, _good_archs
+from archscout.execution import Job, create_executor
+arch = _good_archs(1)[0]
+ex = create_executor("process", workers=2)
+ex.start(Scripted({{str(arch): "sleep"}}))
+ex.submit(Job(0, arch))
+print(" ".join(str(w.process.pid) for w in ex._slots), flush=True)
+time.sleep(120)
+"""
+
+
+def _gone(pid):
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0] in ("Z", "X")
+    except (FileNotFoundError, IndexError):
+        return True
+
+
+def test_workers_exit_when_the_driver_is_killed():
+    code = _DRIVER.format(tests=str(TESTS))
+    driver = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        pids = [int(p) for p in driver.stdout.readline().split()]
+        assert len(pids) == 2 and not any(_gone(p) for p in pids)
+    finally:
+        driver.kill()
+        driver.wait()
+    end = time.monotonic() + 30
+    while not all(_gone(p) for p in pids) and time.monotonic() < end:
+        time.sleep(0.1)
+    assert all(_gone(p) for p in pids)
+
+
+def test_inline_timeout_needs_the_main_thread():
+    errors = []
+
+    def build():
+        try:
+            create_executor("inline", timeout_s=1.0)
+        except asc.ConfigError as e:
+            errors.append(str(e))
+
+    t = threading.Thread(target=build)
+    t.start()
+    t.join()
+    assert errors and "executor='process'" in errors[0]
 
 
 def test_bad_workers():
@@ -120,5 +358,14 @@ def test_bad_workers():
         create_executor("process", workers=0)
     with pytest.raises(asc.ConfigError):
         create_executor("inline", workers=2)
+    with pytest.raises(asc.ConfigError):
+        create_executor("process", start_method="teleport")
     with pytest.raises(asc.UnknownNameError):
         create_executor("slurm")
+
+
+def test_ray_executor_is_registered_without_importing_ray():
+    code = ("import sys; from archscout.execution import create_executor; "
+            "ex = create_executor('ray', workers=2, timeout_s=5); assert 'ray' not in sys.modules; print('ok')")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
