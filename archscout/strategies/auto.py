@@ -7,6 +7,8 @@
 
 Constraints are honoured by every choice. The choice is made when the study attaches its context (before
 the first ``ask``), or at the first ``ask`` of a strategy used on its own, and is kept in the state.
+Everything, pending candidates included (those noted as evaluated elsewhere too), is delegated to the
+chosen strategy, which fantasises their outcomes while it chooses the next candidate.
 """
 
 from __future__ import annotations
@@ -69,6 +71,9 @@ class Auto(Strategy):
 
     def tell(self, candidate: Candidate, result: Result) -> None:
         self.inner.tell(candidate, result)
+
+    def note_pending(self, candidate: Candidate) -> None:
+        self.inner.note_pending(candidate)
 
     def on_fail(self, candidate: Candidate) -> None:
         self.inner.on_fail(candidate)

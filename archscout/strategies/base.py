@@ -147,6 +147,14 @@ class Strategy:
         self._n_told += 1
         self._observe(candidate, result)
 
+    def note_pending(self, candidate: Candidate) -> None:
+        """Learn that ``candidate`` is being evaluated elsewhere (by another driver of the study, or as a retry):
+        it counts as pending, exactly like one this strategy asked, until it is told or failed. Its id need not
+        come from this strategy; the study passes foreign candidates with negative ids."""
+        self._pending[candidate.id] = candidate
+        if self.dedup:
+            self._seen.add(_seen_key(candidate.arch, candidate.fidelity))
+
     def on_fail(self, candidate: Candidate) -> None:
         """Forget a pending candidate without a result (it will not be evaluated)."""
         self._pending.pop(candidate.id, None)

@@ -8,12 +8,15 @@ architectures. Each ``ask``:
    with the largest ``Q + exploration * sqrt(ln N_parent / N_child)`` (UCT), where ``N`` counts told
    results under a node plus candidates asked but not yet told, and ``Q`` is the sum of the told
    values under the node divided by ``N`` (a pending candidate is a visit of value 0, so a batch of
-   asks spreads over the tree).
+   asks spreads over the tree; this holds for candidates noted as evaluated elsewhere too).
 2. *Expansion and completion*: move to one unvisited child and make the remaining decisions at random
    (over unexplored options). Before ``_WARMUP`` results were told that is one random walk; after, it
    is the best of ``rollouts`` such walks (each with its own unvisited child and completion, skipping
    architectures already seen) as scored by a ridge model fitted on the one-hot / thermometer
-   encoding of the decisions of every told architecture, to their values.
+   encoding of the decisions of every told architecture, to their values. While candidates are pending,
+   the model is refitted for that ask with each pending architecture added at value 0 (a constant liar,
+   the same value as its visit in the tree), so that completions resembling what is already running
+   score lower.
 3. *Backup* (on ``tell``): the result's value is the rank of its score among all scores told so far,
    in ``[0, 1]`` (failed and infeasible results rank lowest), and counts as one visit of every node on
    the architecture's path. Values are re-ranked as scores arrive, so ``Q`` is always the mean current
@@ -245,6 +248,7 @@ class MonteCarloTreeSearch(Strategy):
         self._refresh()
         pending = self._pending_counts()
         guided = self._tables is not None and self.rollouts > 1
+        tables = self._liar_tables() if guided and self._pending else self._tables
         arch = None
         for _ in range(_TRIES):
             if self._explored[0]:
@@ -255,7 +259,6 @@ class MonteCarloTreeSearch(Strategy):
             if guided and (len(fresh) > 1 or depth + 1 < len(steps)):
                 prefix = [i for _, i, _ in steps[:depth]]
                 options += [self._walk(prefix, u, None, fresh)[:2] for u in draws[1:]]
-                tables = self._tables
                 assert tables is not None
                 values = [-sum(tables[slot][i] for slot, i, _ in st) for _, st in options]
                 options = [options[k] for k in np.argsort(values, kind="stable")]
@@ -265,6 +268,20 @@ class MonteCarloTreeSearch(Strategy):
                     return arch
                 self._mark_explored(steps)
         return arch if arch is not None else self.space.sample(self.rng)
+
+    def _liar_tables(self) -> list[list[float]] | None:
+        """Value-model tables fitted on the told results plus every pending architecture at value 0 (the
+        worst rank: a constant liar); the stored model is left as it is. ``None`` without a value model."""
+        rows = [self._dec.decode(c.arch) for c in self._pending.values()]
+        xp = [self._dec.features(steps) for steps in rows if steps is not None]
+        if self._tables is None or not xp:
+            return self._tables
+        ranks = normalized_scores(self._scores)
+        x = np.vstack([self._x, np.array(xp)])
+        y = np.concatenate([ranks[self._x_obs], np.zeros(len(xp))])
+        with one_blas_thread():
+            coef, _ = _fit_ridge(x, y, _RIDGE_ALPHA)
+        return self._dec.tables(coef)
 
     # --- learning -------------------------------------------------------------------------------------
     def _observe(self, candidate: Candidate, result: Result) -> None:

@@ -8,6 +8,12 @@ With two objectives the candidate whose optimistic point adds the most hypervolu
 feasible results is proposed (exact, vectorised); with three or more, a random Chebyshev scalarisation of
 the normalised optimistic values is maximised (ParEGO). Candidates whose known costs break a constraint are
 never proposed.
+
+Pending candidates (asynchronous search: asked here, or noted as evaluated elsewhere) are fantasised as
+the models' mean predictions (kriging believer) while the next candidate is chosen: each GP's variance
+shrinks around them, and they join the front at their believed values (exact known costs, mean predicted
+objectives), so a candidate that would fill the same gap of the front gains less. Nothing is stored; with
+one candidate pending at a time the proposals are those of a sequential run.
 """
 
 from __future__ import annotations
@@ -127,11 +133,29 @@ class MultiObjectiveSMBO(_GPMixin, _SurrogateStrategy):
             col[~finite] = col[finite].min() if finite.any() else 0.0
         return vals
 
-    def _staircase_ei(self, gp_predict, known: np.ndarray) -> np.ndarray | None:
+    def _pending_fantasy(self, gp, pool: CandidatePool | None) -> tuple[np.ndarray | None, Any]:
+        """Pending candidates as fantasised results: ``(features (k, d), believed)`` where ``believed`` is
+        ``(known (k, m), mean(y) -> (k,))`` (NaN where no cheap cost gives a value; the GP's mean at the
+        pending candidates for targets ``y``) for those that do not break a constraint on known costs;
+        ``(None, None)`` when nothing is pending."""
+        archs = self._pending_archs()
+        if not archs:
+            return None, None
+        xp = self._features_of(archs, pool)
+        ok = ~self._violates(archs)
+        xb = xp[ok]
+
+        def mean(y: np.ndarray) -> np.ndarray:
+            return gp.predict(xb, y)[0] if len(xb) else np.zeros(0)
+
+        return xp, (self._known([a for a, good in zip(archs, ok) if good]), mean)
+
+    def _staircase_ei(self, gp_predict, known: np.ndarray, believed: Any = None) -> np.ndarray | None:
         """Two objectives, one known exactly for every candidate (a cheap cost): improvement (optimistic or
         expected, see ``acquisition``) of the modelled objective over the best result that is at least as
         good on the known one (the current front's staircase), in rank-normal units. Candidates beyond the cheapest result come first,
-        cheapest first: they are on the front whatever their other value."""
+        cheapest first: they are on the front whatever their other value. ``believed``: pending candidates
+        that join the staircase at their believed values (see :meth:`_pending_fantasy`)."""
         if len(self.objectives) != 2:
             return None
         kn = [j for j in range(2) if not np.isnan(known[:, j]).any()]
@@ -145,6 +169,10 @@ class MultiObjectiveSMBO(_GPMixin, _SurrogateStrategy):
         mu, sd = gp_predict(y)
         ok = np.array(self._ok, dtype=bool)
         obs_k, obs_y = targets[ok, k], y[ok]
+        if believed is not None:
+            bk, bm = believed[0][:, k], believed[1](y)
+            have = ~np.isnan(bk)
+            obs_k, obs_y = np.concatenate([obs_k, bk[have]]), np.concatenate([obs_y, bm[have]])
         order = np.argsort(-obs_k, kind="stable")  # best known value first
         ks, best = obs_k[order], np.maximum.accumulate(obs_y[order])
         # best modelled value among results at least as good on the known axis as each candidate
@@ -163,16 +191,20 @@ class MultiObjectiveSMBO(_GPMixin, _SurrogateStrategy):
             ei = np.where(open_end, top + known[:, k] - known[open_end, k].min() + 1.0, ei)
         return ei
 
-    def _axes(self, gp_predict, known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _axes(self, gp_predict, known: np.ndarray,
+              believed: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per objective, the observed points and the candidates' optimistic points in one consistent
         unit per axis: raw signed values where every candidate's value is known (cheap cost), rank-based
-        normal scores of the results (and GP predictions in those units) elsewhere. Returns
-        ``(observed (n, m), optimistic (k, m))``, larger is better."""
+        normal scores of the results (and GP predictions in those units) elsewhere. Pending candidates
+        (``believed``, see :meth:`_pending_fantasy`) are appended to the observed points at their believed
+        values. Returns ``(observed (n, m), optimistic (k, m), feasible (n,))``, larger is better."""
         from scipy.special import ndtri
 
         targets = self._targets()
         obs = targets.copy()
         opt = known.copy()
+        ok = np.array(self._ok, dtype=bool)
+        extra = None if believed is None else believed[0].copy()
         for j in range(len(self.objectives)):
             if not np.isnan(known[:, j]).any():
                 # known exactly: the same monotone rank transform for candidates and results, so that both
@@ -181,16 +213,26 @@ class MultiObjectiveSMBO(_GPMixin, _SurrogateStrategy):
                 n = len(ref) + 1
                 opt[:, j] = ndtri(np.searchsorted(ref, known[:, j], side="right") / n)
                 obs[:, j] = ndtri(np.searchsorted(ref, targets[:, j], side="right") / n)
+                if extra is not None:
+                    col = extra[:, j]
+                    pos = np.maximum(np.searchsorted(ref, np.nan_to_num(col), side="right"), 0.5)
+                    extra[:, j] = np.where(np.isnan(col), np.nan, ndtri(pos / n))
                 continue
             y = normal_scores(targets[:, j])
             mu, sd = gp_predict(y)
             obs[:, j] = y
             opt[:, j] = mu + self.beta * sd
-        return obs, opt
+            if extra is not None:
+                extra[:, j] = believed[1](y)
+        if extra is not None:
+            extra = extra[~np.isnan(extra).any(axis=1)]
+            obs = np.vstack([obs, extra])
+            ok = np.concatenate([ok, np.ones(len(extra), dtype=bool)])
+        return obs, opt, ok
 
-    def _acquisition(self, obs: np.ndarray, opt: np.ndarray) -> np.ndarray:
-        """Larger is better; ``obs`` (n, m) and ``opt`` (k, m) are signed, in the units of :meth:`_axes`."""
-        ok = np.array(self._ok, dtype=bool)
+    def _acquisition(self, obs: np.ndarray, opt: np.ndarray, ok: np.ndarray) -> np.ndarray:
+        """Larger is better; ``obs`` (n, m) and ``opt`` (k, m) are signed, in the units of :meth:`_axes`;
+        ``ok`` (n,) marks the feasible observed points."""
         lo = np.minimum(obs.min(axis=0), opt.min(axis=0))
         hi = np.maximum(obs.max(axis=0), opt.max(axis=0))
         span = np.where(hi > lo, hi - lo, 1.0)
@@ -238,9 +280,14 @@ class MultiObjectiveSMBO(_GPMixin, _SurrogateStrategy):
         if self._pool_cache is None:  # cheap costs are fixed once attached: compute them once per pool
             self._pool_cache = (self._known(pool.archs), self._violates(pool.archs))
         known, violates = self._pool_cache
-        acq = self._staircase_ei(gp.predict_pool, known) if self.acquisition != "hvi" else None
+        xp, believed = self._pending_fantasy(gp, pool)
+
+        def predict(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return gp.predict_pool(y, xp)
+
+        acq = self._staircase_ei(predict, known, believed) if self.acquisition != "hvi" else None
         if acq is None:
-            acq = self._acquisition(*self._axes(gp.predict_pool, known))
+            acq = self._acquisition(*self._axes(predict, known, believed))
         return np.where(violates, -np.inf, acq)
 
     def _acquire(self, cands: list[Architecture]) -> np.ndarray:
@@ -250,9 +297,14 @@ class MultiObjectiveSMBO(_GPMixin, _SurrogateStrategy):
             self._cost_stats = (c.mean(axis=0), c.std(axis=0) + 1e-12) if c.shape[1] else None
         xc = self._arch_features(cands)
         known = self._known(cands)
-        acq = self._staircase_ei(lambda y: gp.predict(xc, y), known) if self.acquisition != "hvi" else None
+        xp, believed = self._pending_fantasy(gp, None)
+
+        def predict(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return gp.predict(xc, y, xp)
+
+        acq = self._staircase_ei(predict, known, believed) if self.acquisition != "hvi" else None
         if acq is None:
-            acq = self._acquisition(*self._axes(lambda y: gp.predict(xc, y), known))
+            acq = self._acquisition(*self._axes(predict, known, believed))
         return np.where(self._violates(cands), -np.inf, acq)
 
     def _propose(self) -> Architecture:

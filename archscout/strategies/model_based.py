@@ -6,7 +6,23 @@ best acquisition value. Candidates come from the whole space when it is finite a
 (``pool_limit``; one representative per functional class, enumerated once per process), else from a pool
 of mutations of the best architectures plus random samples. Targets are rank-based normal scores, so a
 long lower tail of bad or failed architectures does not distort the model. The first ``n_init``
-proposals are random. Pending candidates are never proposed twice (asynchronous search).
+proposals are random.
+
+Asynchronous search: several candidates may be pending (asked here, or evaluated elsewhere and given to
+:meth:`~archscout.strategies.Strategy.note_pending`). They are never proposed again, and the model
+accounts for them while it chooses the next candidate, so that a batch spreads out instead of crowding
+around the current optimum. Each pending outcome is fantasised as the model's mean prediction (a kriging
+believer) and added to the model only for that choice:
+
+* Gaussian process (``smbo``, ``pge``): the mean is unchanged and the variance around the pending
+  candidates shrinks (a cheap rank-``k`` update, GP-BUCB; nothing is refitted or stored);
+* random forest (``smbo``) and ensembles (``bananas``): a temporary model is fitted on the results plus
+  the pending candidates at the current mean prediction (the forest with the same seed, the ensemble on
+  fresh bootstrap draws), so that the members agree around them and their spread, the exploration bonus,
+  falls there.
+
+With one candidate pending at a time (ask, tell, ask...) nothing is fantasised and the proposals are
+exactly those of a sequential run.
 """
 
 from __future__ import annotations
@@ -49,6 +65,10 @@ class _SurrogateStrategy(Strategy):
         if self._pool is False:
             self._pool = candidate_pool(self.space, self.pool_limit)
         return self._pool  # type: ignore[return-value]
+
+    def _pending_archs(self) -> list[Architecture]:
+        """Architectures of the pending candidates (asked here or noted as evaluated elsewhere)."""
+        return [c.arch for c in self._pending.values()]
 
     def _taken(self) -> set[str]:
         return self._seen | {c.arch.functional_hash() for c in self._pending.values()}
@@ -142,21 +162,28 @@ class _GPMixin:
     def _arch_features(self, archs: list[Architecture]) -> np.ndarray:
         return features(self.space, archs)  # type: ignore[attr-defined]
 
+    def _features_of(self, archs: list[Architecture], pool: CandidatePool | None) -> np.ndarray:
+        """Model inputs of ``archs``, shape ``(len(archs), d)``: the pool's rows where it has them."""
+        if pool is None:
+            return self._arch_features(archs)
+        pf = self._pool_features(pool)
+        rows = [pool.index.get(a.functional_hash()) for a in archs]
+        return np.array([pf[i] if i is not None else self._arch_features([a])[0] for i, a in zip(rows, archs)])
+
     def _sync_gp(self, pool: CandidatePool | None) -> IncrementalGP:
         if self._gp is None:
             self._gp = IncrementalGP(self.degree, self.noise, None if pool is None else self._pool_features(pool))
         gp = self._gp
         new = self._obs[len(gp):]  # type: ignore[attr-defined]
         if new:
-            if pool is not None:
-                pf = self._pool_features(pool)
-                rows = [pool.index.get(a.functional_hash()) for a, _ in new]
-                xs = [pf[i] if i is not None else self._arch_features([a])[0] for i, (a, _) in zip(rows, new)]
-            else:
-                xs = list(self._arch_features([a for a, _ in new]))
-            for x in xs:
+            for x in self._features_of([a for a, _ in new], pool):
                 gp.add(x)
         return gp
+
+    def _pending_features(self, pool: CandidatePool | None) -> np.ndarray | None:
+        """Model inputs of the pending candidates ``(k, d)``, fantasised by the GP (``None`` when none)."""
+        archs = self._pending_archs()  # type: ignore[attr-defined]
+        return self._features_of(archs, pool) if archs else None
 
 
 class SMBO(_GPMixin, _SurrogateStrategy):
@@ -166,6 +193,10 @@ class SMBO(_GPMixin, _SurrogateStrategy):
     (see :mod:`archscout.strategies.surrogate`), fixed ``noise``, and proposes the candidate maximising
     ``mean + beta * std`` of the rank-normalised score. ``surrogate="rf"`` fits a scikit-learn random forest
     (``n_trees`` trees) instead and uses the spread of its trees as the uncertainty (as DeepArchitect's SMBO).
+
+    Pending candidates are fantasised at the mean prediction (kriging believer): the GP's variance shrinks
+    around them (GP-BUCB); the forest is refitted with them added at the first forest's mean prediction,
+    which costs a second fit per proposal while candidates are pending.
 
     Args:
         surrogate: ``"gp"`` or ``"rf"``.
@@ -198,7 +229,8 @@ class SMBO(_GPMixin, _SurrogateStrategy):
         y = normal_scores(self._scores())
         if self.surrogate == "rf":
             return self._forest_ucb(pool.features, y)
-        mu, sd = self._sync_gp(pool).predict_pool(y)
+        gp = self._sync_gp(pool)
+        mu, sd = gp.predict_pool(y, self._pending_features(pool))
         return mu + self.beta * sd
 
     def _acquire(self, cands: list[Architecture]) -> np.ndarray:
@@ -206,15 +238,25 @@ class SMBO(_GPMixin, _SurrogateStrategy):
         xc = self._arch_features(cands)
         if self.surrogate == "rf":
             return self._forest_ucb(xc, y)
-        mu, sd = self._sync_gp(None).predict(xc, y)
+        gp = self._sync_gp(None)
+        mu, sd = gp.predict(xc, y, self._pending_features(None))
         return mu + self.beta * sd
 
     def _forest_ucb(self, xc: np.ndarray, y: np.ndarray) -> np.ndarray:
         from sklearn.ensemble import RandomForestRegressor
 
         x = features(self.space, [a for a, _ in self._obs])
-        forest = RandomForestRegressor(n_estimators=self.n_trees, min_samples_leaf=2, max_features=0.5,
-                                       random_state=int(self.rng.integers(2**31)), n_jobs=1).fit(x, y)
+        seed = int(self.rng.integers(2**31))
+
+        def fit(x: np.ndarray, y: np.ndarray) -> Any:
+            return RandomForestRegressor(n_estimators=self.n_trees, min_samples_leaf=2, max_features=0.5,
+                                         random_state=seed, n_jobs=1).fit(x, y)
+
+        forest = fit(x, y)
+        pending = self._pending_archs()
+        if pending:  # kriging believer: refit with the pending candidates at the forest's mean prediction
+            xp = features(self.space, pending)
+            forest = fit(np.vstack([x, xp]), np.concatenate([y, forest.predict(xp)]))
         per_tree = np.array([t.predict(xc) for t in forest.estimators_])
         return per_tree.mean(axis=0) + self.beta * per_tree.std(axis=0)
 
@@ -231,6 +273,11 @@ class Bananas(_SurrogateStrategy):
     Each of ``n_models`` members is trained on a bootstrap resample of the results. ``acquisition="its"``
     scores every candidate with a draw from a normal distribution with the ensemble's mean and spread
     there; ``"ucb"`` uses ``mean + beta * spread``.
+
+    While candidates are pending, each proposal scores the candidates with a temporary ensemble trained on
+    the results plus the pending candidates at the ensemble's mean prediction (kriging believer), so that
+    the spread, and with it the chance of a near-copy, falls around them. This costs one ensemble fit per
+    proposal while candidates are pending (cheap for ``"ridge"``, as much as a refit for ``"mlp"``).
 
     Args:
         model: ``"mlp"`` (scikit-learn ``MLPRegressor``, the original neural predictor) or ``"ridge"``.
@@ -267,13 +314,24 @@ class Bananas(_SurrogateStrategy):
         n = len(self._obs)
         if self._members and n - self._fitted_at < self.refit_every:
             return
-        x = self._encode([a for a, _ in self._obs])
-        y = normal_scores(self._scores())
-        self._members = []
+        self._members = self._ensemble(self._encode([a for a, _ in self._obs]), normal_scores(self._scores()))
+        self._fitted_at = n
+
+    def _ensemble(self, x: np.ndarray, y: np.ndarray) -> list[Any]:
+        """``n_models`` members, each fitted on a bootstrap resample of ``x`` ``(n, d)`` and ``y`` ``(n,)``."""
+        n = len(y)
+        members = []
         for _ in range(self.n_models):
             idx = self.rng.integers(n, size=n)
-            self._members.append(self._new_model().fit(x[idx], y[idx]))
-        self._fitted_at = n
+            members.append(self._new_model().fit(x[idx], y[idx]))
+        return members
+
+    def _believer(self) -> list[Any]:
+        """A temporary ensemble that also knows the pending candidates, at the current mean prediction."""
+        xp = self._encode(self._pending_archs())
+        yp = np.mean([m.predict(xp) for m in self._members], axis=0)
+        x = np.vstack([self._encode([a for a, _ in self._obs]), xp])
+        return self._ensemble(x, np.concatenate([normal_scores(self._scores()), yp]))
 
     def _new_model(self) -> Any:
         if self.model == "ridge":
@@ -287,7 +345,8 @@ class Bananas(_SurrogateStrategy):
 
     def _score(self, x: np.ndarray) -> np.ndarray:
         self._fit()
-        preds = np.array([m.predict(x) for m in self._members])
+        members = self._believer() if self._pending else self._members
+        preds = np.array([m.predict(x) for m in members])
         mu, sd = preds.mean(axis=0), preds.std(axis=0)
         if self.acquisition == "its":
             return mu + sd * self.rng.standard_normal(len(mu))
@@ -317,6 +376,9 @@ class PredictorGuidedEvolution(_GPMixin, _SurrogateStrategy):
     residuals. Before any result the prior alone ranks the candidates, so even the initial population is
     chosen by it (the best of ``n_children`` random samples each). Without a ``prior`` (or when the study
     attaches no such cost) the predictor is the GP alone and the initial population is random.
+
+    Pending candidates are fantasised at the predictor's mean (kriging believer): the linear prior is
+    unchanged and the GP's variance shrinks around them, so a batch of children spreads out.
     """
 
     name = "pge"
@@ -405,7 +467,8 @@ class PredictorGuidedEvolution(_GPMixin, _SurrogateStrategy):
             coef = np.linalg.lstsq(a, y, rcond=None)[0] if len(y) >= 3 else np.array([0.0, 1.0])
             y = y - a @ coef
             prior_c = coef[0] + coef[1] * zc
-        mu, sd = self._sync_gp(None).predict(self._arch_features(cands), y)
+        gp = self._sync_gp(None)
+        mu, sd = gp.predict(self._arch_features(cands), y, self._pending_features(None))
         return prior_c + mu + self.beta * sd
 
     def _params(self) -> dict[str, Any]:

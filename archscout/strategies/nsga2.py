@@ -120,7 +120,9 @@ class NSGA2(Strategy):
     survival, whichever proposals they answer and in whatever order (results for architectures the
     strategy did not propose count too); survival then keeps the best ``population_size`` of parents and
     new results. Proposals are always bred from the latest parents, so ``ask`` never waits for pending
-    results; a result that arrives after its generation closed joins the next generation.
+    results; a result that arrives after its generation closed joins the next generation. Pending
+    candidates (asked here, or noted as evaluated elsewhere) are never bred again (deduplication); the
+    algorithm has no model whose fantasy would change the next child.
 
     Args:
         population_size: parents kept, and results per generation (>= 2).

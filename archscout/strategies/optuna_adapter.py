@@ -17,6 +17,13 @@ duplicate proposals in a row the adapter falls back as the base strategy does (a
 architecture, then the unseen pool), and enqueues that architecture in Optuna so that its result is still
 told to the sampler.
 
+Pending candidates. Every pending candidate is a running Optuna trial with its parameters: those the
+adapter proposed, and those evaluated elsewhere (:meth:`~archscout.strategies.Strategy.note_pending`), which
+become a trial of their own (enqueued with their parameters, so that no sampling happens) and are told
+their result, or fail, as the adapter's own. Optuna's samplers see running trials: TPE runs with
+``constant_liar=True`` (a running trial counts as one of the worst, so the next proposal moves away from it)
+and NSGA-II counts running trials in their generation.
+
 Results: a complete result is told with its objective values (and, with constraints, each constraint's
 violation as an Optuna constraint value: ``<= 0`` is feasible); failed and infeasible results (rejected
 before evaluation, so without objective values) are told as ``TrialState.FAIL``.
@@ -342,13 +349,30 @@ class _OptunaStrategy(Strategy):
         self._last_trial = self._enqueue(arch)
         return arch
 
-    def _enqueue(self, arch: Architecture) -> int:
-        """Make ``arch`` Optuna's next trial (so that its result is told to the sampler)."""
+    def _enqueue(self, arch: Architecture, every_param: bool = False) -> int:
+        """Make ``arch`` Optuna's next trial (so that its result is told to the sampler); with
+        ``every_param``, its conditional parameters are recorded at once too (from the enqueued values, so
+        the sampler draws nothing), as a running trial's should be for the samplers to see it whole."""
         params, _ = self._mapping.encode(arch)
         self.study.enqueue_trial(params, skip_if_exists=False)
         trial = self.study.ask(self._mapping.fixed)
+        if every_param:
+            self._mapping.decode(trial)
         self._live[trial.number] = trial
         return trial.number
+
+    def note_pending(self, candidate: Candidate) -> None:
+        """Learn that ``candidate`` is evaluated elsewhere (see :meth:`Strategy.note_pending`): it becomes a
+        running Optuna trial with its parameters (unless it is one of this adapter's own, or is not an
+        architecture of this space), told its result or failure when they arrive."""
+        super().note_pending(candidate)
+        if candidate.id in self._trial_of:
+            return
+        try:
+            arch = self.space.validate(candidate.arch)
+        except Exception:  # noqa: BLE001 - an architecture from another space cannot be shown to Optuna
+            return
+        self._trial_of[candidate.id] = self._enqueue(arch, every_param=True)
 
     # --- tell -----------------------------------------------------------------------------------------
     def _payload(self, result: Result) -> dict[str, Any]:
@@ -553,7 +577,8 @@ def _set_rng_states(sampler: Any, states: Mapping[str, Any]) -> None:
 
 
 class OptunaTPE(_OptunaStrategy):
-    """Optuna's TPE sampler (``TPESampler(seed=...)``, Optuna's defaults) through archscout's ask/tell.
+    """Optuna's TPE sampler (``TPESampler(seed=..., constant_liar=True)``, otherwise Optuna's defaults)
+    through archscout's ask/tell; pending candidates are running trials, which the constant liar avoids.
 
     Needs optuna (``pip install 'archscout[compare]'``).
 
@@ -576,7 +601,7 @@ class OptunaTPE(_OptunaStrategy):
 
     def _make_sampler(self):
         return self._optuna.samplers.TPESampler(seed=self._sampler_seed(), n_startup_trials=self.n_startup_trials,
-                                                multivariate=self.multivariate)
+                                                multivariate=self.multivariate, constant_liar=True)
 
     def _params(self) -> dict[str, Any]:
         return {"n_startup_trials": self.n_startup_trials, "multivariate": self.multivariate}

@@ -8,6 +8,9 @@ renormalise over them). Each told result updates the logits of the decisions tha
 the rank of the score among all scores told so far (in ``[0, 1]``, so the step size does not depend on
 the objective's scale; failed and infeasible results rank lowest) and the baseline is an exponential
 moving average of past rewards. Pure numpy, seeded by the strategy's generator.
+
+Asynchronous search: the policy learns only from results, so pending candidates (asked here, or noted as
+evaluated elsewhere) change nothing but the deduplication: they are never proposed again.
 """
 
 from __future__ import annotations

@@ -1,4 +1,9 @@
-"""Baseline strategies: random sampling, regularized evolution and local search (all deduplicated)."""
+"""Baseline strategies: random sampling, regularized evolution and local search (all deduplicated).
+
+None of them models the objective, so pending candidates (asked here, or noted as evaluated elsewhere) need
+no fantasy: they are never proposed again (deduplication), regularized evolution counts them towards its
+initial population, and local search waits for a pending neighbour before it moves.
+"""
 
 from __future__ import annotations
 
@@ -39,9 +44,9 @@ class RandomSearch(Strategy):
 class RegularizedEvolution(Strategy):
     """Regularized (aging) evolution, Real et al. 2019.
 
-    The first ``population_size`` proposals are random. Then each proposal mutates the best of
-    ``sample_size`` members drawn from the population; every result joins the population and the oldest
-    member leaves.
+    The first ``population_size`` proposals are random (pending candidates count towards them). Then each
+    proposal mutates the best of ``sample_size`` members drawn from the population; every result joins the
+    population and the oldest member leaves.
 
     Args:
         population_size: members kept (>= 2).
@@ -90,7 +95,8 @@ class LocalSearch(Strategy):
     function was already evaluated count with their known score at no cost. By default
     (``first_improvement=True``) the search moves as soon as a neighbour is better; with ``False`` it
     finishes the neighbourhood and moves to the best neighbour. When no neighbour beats the current
-    architecture it restarts from a random one.
+    architecture it restarts from a random one. A neighbour that is pending (here or elsewhere) is waited
+    for before the search moves; meanwhile proposals are random.
     """
 
     name = "ls"
@@ -120,6 +126,11 @@ class LocalSearch(Strategy):
             self._move(candidate.arch, s)
         elif self.first_improvement and s > self._current[1]:
             self._move(candidate.arch, s)
+        self._advance()
+
+    def on_fail(self, candidate: Candidate) -> None:
+        """Forget a pending candidate; a neighbourhood that only waited for it is decided now."""
+        super().on_fail(candidate)
         self._advance()
 
     def _move(self, arch: Architecture, score: float) -> None:

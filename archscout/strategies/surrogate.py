@@ -186,23 +186,61 @@ class IncrementalGP:
 
         return solve_triangular(self.L, np.asarray(y, dtype=float), lower=True, check_finite=False)
 
-    def predict_pool(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def predict_pool(self, y: np.ndarray, pending: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and standard deviation over the fixed pool, shapes ``(N,)``, given the targets
-        ``y`` of the observations in the order they were added."""
-        assert self.pool is not None
-        if not self._xs:
-            return np.zeros(len(self.pool)), np.ones(len(self.pool))
-        mu = self._alpha(y) @ self._v[: len(self._xs)]
-        return mu, np.sqrt(np.maximum(self._var, 1e-12))
+        ``y`` of the observations in the order they were added.
 
-    def predict(self, xc: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Posterior mean and standard deviation at new inputs ``xc`` of shape ``(m, d)``."""
+        ``pending``: inputs ``(k, d)`` being evaluated, whose outcomes are fantasised as the posterior mean
+        (kriging believer); see :meth:`_believe`. ``None`` or empty: the plain posterior."""
+        assert self.pool is not None
+        n = len(self._xs)
+        if not n and (pending is None or not len(pending)):
+            return np.zeros(len(self.pool)), np.ones(len(self.pool))
+        mu = self._alpha(y) @ self._v[:n] if n else np.zeros(len(self.pool))
+        var = self._var
+        if pending is not None and len(pending):
+            var = self._believe(self.pool, self._v[:n], var, pending)
+        return mu, np.sqrt(np.maximum(var, 1e-12))
+
+    def predict(self, xc: np.ndarray, y: np.ndarray,
+                pending: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean and standard deviation at new inputs ``xc`` of shape ``(m, d)``; ``pending`` as in
+        :meth:`predict_pool`."""
         from scipy.linalg import solve_triangular
 
         xc = np.asarray(xc, dtype=float)
+        has_pending = pending is not None and len(pending) > 0
         if not self._xs:
-            return np.zeros(len(xc)), np.ones(len(xc))
-        v = solve_triangular(self.L, self.kernel(self.x, xc), lower=True, check_finite=False)
-        mu = self._alpha(y) @ v
+            if not has_pending:
+                return np.zeros(len(xc)), np.ones(len(xc))
+            v = np.zeros((0, len(xc)))
+            mu = np.zeros(len(xc))
+        else:
+            v = solve_triangular(self.L, self.kernel(self.x, xc), lower=True, check_finite=False)
+            mu = self._alpha(y) @ v
         var = 1.0 - np.einsum("ij,ij->j", v, v)
+        if has_pending:
+            var = self._believe(xc, v, var, pending)  # type: ignore[arg-type]
         return mu, np.sqrt(np.maximum(var, 1e-12))
+
+    def _believe(self, xc: np.ndarray, v: np.ndarray, var: np.ndarray, pending: np.ndarray) -> np.ndarray:
+        """Posterior variance at ``xc`` ``(m, d)`` once the ``pending`` inputs ``(k, d)`` are observed too.
+
+        Kriging believer: each pending outcome is fantasised as the current posterior mean there, which
+        leaves the posterior mean unchanged everywhere and only shrinks the variance around the pending
+        inputs (a rank-``k`` update, as in GP-BUCB, Desautels et al. 2014): ``var - c C^-1 c^T`` with ``c``
+        the posterior covariance between ``xc`` and the pending inputs and ``C`` the pending inputs'
+        posterior covariance plus noise. ``v`` is ``L^-1 K(seen, xc)`` ``(n, m)``; nothing is stored, so
+        the model is the same afterwards. Costs ``O(k (n + d) m)``.
+        """
+        from scipy.linalg import cho_factor, cho_solve, solve_triangular
+
+        p = np.asarray(pending, dtype=float)
+        if len(self._xs):
+            vp = solve_triangular(self.L, self.kernel(self.x, p), lower=True, check_finite=False)
+        else:
+            vp = np.zeros((0, len(p)))
+        cross = self.kernel(xc, p) - v.T @ vp  # (m, k) posterior covariance
+        cpp = self.kernel(p, p) - vp.T @ vp + self.noise * np.eye(len(p))
+        w = cho_solve(cho_factor(cpp, lower=True, check_finite=False), cross.T, check_finite=False)  # (k, m)
+        return var - np.einsum("ik,ki->i", cross, w)
