@@ -55,15 +55,17 @@ class ArrayDataset:
     """
 
     def __init__(self, X: Any, y: Any, name: str = "custom") -> None:
-        X = np.asarray(X)
-        y = np.asarray(y)
-        if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
+        X = _array(X, "X", name)
+        y = _array(y, "y", name)
+        if X.dtype == object or np.issubdtype(X.dtype, np.complexfloating) or not (
+            np.issubdtype(X.dtype, np.number) or X.dtype == bool
+        ):
             raise DataError(f"dataset {name!r}: X must hold numbers, got dtype {X.dtype}; convert it with "
                             "np.asarray(X, dtype=np.float32)")
         if X.ndim == 3:
             X = X[:, None]
         if X.ndim != 4:
-            hint = (f"; reshape flat vectors into images, e.g. X.reshape(-1, 1, H, W)" if X.ndim == 2 else "")
+            hint = ("; reshape flat vectors into images, e.g. X.reshape(-1, 1, H, W)" if X.ndim == 2 else "")
             raise DataError(f"dataset {name!r}: X has shape {X.shape}; give images as (N, C, H, W) or (N, H, W)"
                             f"{hint}")
         if y.ndim != 1:
@@ -106,14 +108,29 @@ class ArrayDataset:
                 f"num_classes={self.num_classes})")
 
 
+def _array(a: Any, what: str, name: str) -> np.ndarray:
+    """``np.asarray(a)``, or DataError for ragged nested lists."""
+    try:
+        return np.asarray(a)
+    except (ValueError, TypeError) as e:
+        raise DataError(f"dataset {name!r}: {what} cannot be read as one array ({str(e).splitlines()[0][:120]}); "
+                        "give images of one shape and one label each") from None
+
+
 def _class_indices(y: np.ndarray, name: str) -> np.ndarray:
-    if y.dtype == object or not (np.issubdtype(y.dtype, np.number) or y.dtype == bool):
+    if y.dtype == object or np.issubdtype(y.dtype, np.complexfloating) or not (
+        np.issubdtype(y.dtype, np.number) or y.dtype == bool
+    ):
         raise DataError(f"dataset {name!r}: labels must be integer class indices, got dtype {y.dtype}; map them "
                         "with classes, y = np.unique(labels, return_inverse=True)")
     if not np.issubdtype(y.dtype, np.integer):
         if not np.isfinite(y).all() or not np.all(y == np.round(y)):
             raise DataError(f"dataset {name!r}: labels must be integer class indices, got non-integral values "
                             "(regression targets?); classification needs classes 0 .. K-1")
+    if np.abs(y).max() >= len(y):  # 0 .. K-1 with every class present needs K <= N; checked before the cast
+        bad = y.min() if y.min() < 0 else y.max()
+        raise DataError(f"dataset {name!r}: labels must be 0 .. K-1 with every class present, got {bad}; map them "
+                        "with classes, y = np.unique(labels, return_inverse=True)")
     y = y.astype(np.int64)
     if y.min() < 0:
         raise DataError(f"dataset {name!r}: labels must be >= 0, got {int(y.min())}; map them with "
@@ -188,7 +205,7 @@ def _check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
         f = tuple(float(v) for v in fractions)
     except (TypeError, ValueError):
         raise ConfigError(f"fractions must be three numbers (train, val, test), got {fractions!r}") from None
-    if len(f) != 3 or min(f) <= 0 or abs(sum(f) - 1.0) > 1e-6:
+    if len(f) != 3 or not all(v > 0 for v in f) or not abs(sum(f) - 1.0) <= 1e-6:
         raise ConfigError(f"fractions must be three positive numbers (train, val, test) summing to 1, "
                           f"got {fractions!r}")
     return f  # type: ignore[return-value]
@@ -202,10 +219,13 @@ def make_splits(data: ArrayDataset, fractions: Sequence[float] = DEFAULT_FRACTIO
     holds every class in the dataset's proportions. The same data and seed always give the same splits.
 
     Raises:
-        ConfigError: ``fractions`` are not three positive numbers summing to 1.
+        ConfigError: ``fractions`` are not three positive numbers summing to 1, or ``seed`` is not an
+            integer >= 0.
         DataError: a class has too few samples to appear in all three splits.
     """
     f = _check_fractions(fractions)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigError(f"seed must be an integer >= 0, got {seed!r}")
     rng = np.random.default_rng(seed)
     parts: list[list[np.ndarray]] = [[], [], []]
     counts = np.bincount(data.y)
@@ -306,12 +326,20 @@ def _from_torch_dataset(ds: Any) -> ArrayDataset:
                         "numpy arrays via ArrayDataset(X, y)") from None
     xs, ys = [], []
     for i in range(n):
-        item = ds[i]
+        try:
+            item = ds[i]
+        except (KeyError, IndexError, TypeError) as e:
+            raise DataError(f"cannot read item {i} of the {type(ds).__name__} ({type(e).__name__}: {e}); give a "
+                            "map-style dataset (ds[i] -> (image, label) for i in range(len(ds)))") from None
         if not isinstance(item, (tuple, list)) or len(item) < 2:
             raise DataError(f"item {i} of the dataset is {type(item).__name__}, expected an (image, label) pair")
         x, label = item[0], item[1]
-        xs.append(np.asarray(x.detach().cpu() if hasattr(x, "detach") else x, dtype=np.float32))
-        ys.append(int(label.item() if hasattr(label, "item") else label))
+        try:
+            xs.append(np.asarray(x.detach().cpu() if hasattr(x, "detach") else x, dtype=np.float32))
+            ys.append(int(label.item() if hasattr(label, "item") else label))
+        except (TypeError, ValueError) as e:
+            raise DataError(f"item {i} of the dataset is not (numeric image, integer label): "
+                            f"{str(e).splitlines()[0][:120]}") from None
     shapes = {x.shape for x in xs}
     if len(shapes) > 1:
         raise DataError(f"the dataset's images have different shapes {sorted(shapes)[:3]}; resize them to one shape")

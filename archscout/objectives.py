@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,22 @@ __all__ = [
 
 _DIRECTIONS = ("max", "min")
 _OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt}
+# "name <op> bound": the name is everything before the first comparison
+_CONSTRAINT_RE = re.compile(r"\s*([^<>=]*?)\s*(<=|>=|<|>)\s*(.*?)\s*\Z", re.DOTALL)
+
+
+def _check_name(name: Any, what: str) -> None:
+    """Raise ConfigError unless ``name`` is a non-empty metric name without surrounding spaces."""
+    if not isinstance(name, str) or not name.strip() or name != name.strip():
+        raise ConfigError(f"{what} needs a metric name (a non-empty string without surrounding spaces), got {name!r}")
+
+
+def _build(cls: type, args: Any, what: str, example: str) -> Any:
+    """``cls(**args)`` or ``cls(*args)``, with wrong fields reported as ConfigError."""
+    try:
+        return cls(**args) if isinstance(args, Mapping) else cls(*args)
+    except TypeError as e:
+        raise ConfigError(f"cannot read {what} {args!r} ({e}); use {example}") from None
 
 
 @dataclass(frozen=True)
@@ -31,8 +48,9 @@ class Objective:
     unit: str = ""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name:
-            raise ConfigError(f"an objective needs a non-empty name, got {self.name!r}")
+        _check_name(self.name, "an objective")
+        if not isinstance(self.unit, str):
+            raise ConfigError(f"objective {self.name!r}: unit must be a string such as 'ms', got {self.unit!r}")
         if self.direction not in _DIRECTIONS:
             raise ConfigError(f"objective {self.name!r}: direction must be 'max' or 'min', got {self.direction!r}")
 
@@ -57,7 +75,8 @@ class Constraint:
     bound: float
 
     def __post_init__(self) -> None:
-        if self.op not in _OPS:
+        _check_name(self.name, "a constraint")
+        if not isinstance(self.op, str) or self.op not in _OPS:
             raise ConfigError(f"constraint on {self.name!r}: op must be one of {list(_OPS)}, got {self.op!r}")
         try:
             b = float(self.bound)
@@ -129,16 +148,17 @@ def parse_objectives(objectives: Any) -> tuple[Objective, ...]:
         raise ConfigError("give at least one objective, e.g. objectives=[Objective('accuracy', 'max')]")
     if isinstance(objectives, (str, Objective, Mapping)):
         objectives = [objectives]
+    if not isinstance(objectives, Iterable):
+        raise ConfigError(f"cannot read objectives {objectives!r}; give a list such as [Objective('accuracy', 'max')]")
+    example = "Objective(name, 'max'|'min'), a name, (name, direction) or {'name': ..., 'direction': ...}"
     out = []
     for o in objectives:
         if isinstance(o, Objective):
             out.append(o)
         elif isinstance(o, str):
             out.append(Objective(o))
-        elif isinstance(o, Mapping):
-            out.append(Objective(**o))
-        elif isinstance(o, (tuple, list)):
-            out.append(Objective(*o))
+        elif isinstance(o, (Mapping, tuple, list)):
+            out.append(_build(Objective, o, "objective", example))
         else:
             raise ConfigError(f"cannot read objective {o!r}; use Objective(name, 'max'|'min')")
     if not out:
@@ -150,23 +170,30 @@ def parse_objectives(objectives: Any) -> tuple[Objective, ...]:
 
 
 def parse_constraints(constraints: Any) -> tuple[Constraint, ...]:
-    """Accept ``Constraint`` objects, ``("name", "<=", bound)``, dicts, or strings like ``"latency_ms<=2"``."""
+    """Accept ``Constraint`` objects, ``("name", "<=", bound)``, dicts, or strings like ``"latency_ms<=2"``
+    (a list of them, or one).
+
+    Raises:
+        ConfigError: an entry that is none of these, or a constraint with a bad name, op or bound.
+    """
+    if constraints is None:
+        return ()
+    if isinstance(constraints, (str, Constraint, Mapping)):
+        constraints = [constraints]
+    if not isinstance(constraints, Iterable):
+        raise ConfigError(f"cannot read constraints {constraints!r}; give a list such as ['latency_ms<=2.0']")
+    example = "Constraint(name, '<=', bound), (name, op, bound) or 'latency_ms<=2.0'"
     out = []
-    for c in constraints or ():
+    for c in constraints:
         if isinstance(c, Constraint):
             out.append(c)
-        elif isinstance(c, Mapping):
-            out.append(Constraint(**c))
-        elif isinstance(c, (tuple, list)):
-            out.append(Constraint(*c))
+        elif isinstance(c, (Mapping, tuple, list)):
+            out.append(_build(Constraint, c, "constraint", example))
         elif isinstance(c, str):
-            for op in ("<=", ">=", "<", ">"):
-                if op in c:
-                    name, _, bound = c.partition(op)
-                    out.append(Constraint(name.strip(), op, bound.strip()))
-                    break
-            else:
+            m = _CONSTRAINT_RE.match(c)
+            if m is None:
                 raise ConfigError(f"cannot read constraint {c!r}; write it like 'latency_ms<=2.0'")
+            out.append(Constraint(m.group(1), m.group(2), m.group(3)))
         else:
             raise ConfigError(f"cannot read constraint {c!r}; use Constraint(name, '<=', bound)")
     return tuple(out)

@@ -6,7 +6,7 @@ import os
 from collections.abc import Sequence
 
 from ..space import create_space
-from .tabular import TabularBenchmark
+from .tabular import TabularBenchmark, _table_path
 
 __all__ = ["nb201"]
 
@@ -15,9 +15,9 @@ def _header(path: str) -> list[str]:
     import csv
 
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:
             return next(csv.reader(f), [])
-    except OSError:
+    except (OSError, UnicodeDecodeError, csv.Error):
         return []
 
 
@@ -39,12 +39,12 @@ def nb201(
     test column at 12 epochs is ``test_acc_12ep_trainval``). The simulated clock prices a trial at
     ``epoch_time_column`` times the epochs when the table has that column (CIFAR-10 does).
     """
-    path = os.fspath(table)
+    path = _table_path(table)
     header = _header(path) if os.path.isfile(path) else []
     wanted = list(dict.fromkeys([objective] + ([report] if report else []) + list(metrics)))
     low: dict[str, str] = {}
     for m in wanted:
-        if m.endswith("_200ep"):
+        if isinstance(m, str) and m.endswith("_200ep"):
             base = m[: -len("_200ep")]
             for cand in (base + "_12ep", base + "_12ep_trainval"):
                 if cand in header:

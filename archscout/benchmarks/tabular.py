@@ -45,11 +45,14 @@ def read_columns(
         DataError: the file is missing or unreadable, or lacks a named column, or a numeric cell is not a number.
     """
     where = dict(where or {})
-    path = os.fspath(path)
+    path = _table_path(path)
+    if os.path.isdir(path):
+        raise DataError(f"table {path!r} is a folder, not a CSV file; pass the path of the benchmark CSV file")
     if not os.path.isfile(path):
         raise DataError(f"table {path!r} does not exist; pass the path of the benchmark CSV file")
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        # utf-8-sig: a byte-order mark (spreadsheet exports) must not become part of the first column's name
+        with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
             try:
                 header = next(reader)
@@ -76,6 +79,8 @@ def read_columns(
                 lines.append(lineno)
     except UnicodeDecodeError as e:
         raise DataError(f"table {path!r} is not a UTF-8 CSV file ({e})") from None
+    except OSError as e:
+        raise DataError(f"cannot read table {path!r}: {e.strerror or e}") from None
     except csv.Error as e:
         raise DataError(f"table {path!r} is not a valid CSV file ({e})") from None
     for c in numeric:
@@ -88,6 +93,17 @@ def read_columns(
     if with_lines:
         out[LINE] = lines
     return out
+
+
+def _table_path(path: Any) -> str:
+    """``path`` as a string, or ConfigError when it is not a path."""
+    try:
+        text = os.fspath(path)
+    except TypeError:
+        raise ConfigError(f"a table must be the path of a CSV file, got {path!r}") from None
+    if not isinstance(text, str):
+        text = os.fsdecode(text)
+    return text
 
 
 def arch_fields(arch_column: str) -> list[str]:
@@ -182,7 +198,9 @@ class TabularBenchmark:
         key: str = "values",
         where: Mapping[str, str] | None = None,
     ) -> None:
-        self.table = os.fspath(table)
+        if not isinstance(space, Space):
+            raise ConfigError(f"a tabular benchmark needs a Space (or a registered space name), got {space!r}")
+        self.table = _table_path(table)
         self.space = space
         self.name = name
         if key not in KEYS:
@@ -201,7 +219,7 @@ class TabularBenchmark:
         self.cost_columns = tuple(cost_columns)
         if self.cost_columns and cost_table is None:
             cost_table = self.table
-        self.cost_table = None if cost_table is None else os.fspath(cost_table)
+        self.cost_table = None if cost_table is None else _table_path(cost_table)
         metric_cols = list(dict.fromkeys([objective] + ([report] if report else []) + list(metrics)))
         fid_cols = [c for cols in (fidelities or {}).values() for c in cols.values()]
         extra = [c for c in (time_column, epoch_time_column) if c]
@@ -297,11 +315,17 @@ class TabularBenchmark:
             raise KeyError(f"architecture {str(arch)!r} is not in table {self.table!r}") from None
 
     def value(self, arch: Architecture, column: str, fidelity: float | None = None) -> float:
+        """The table's ``column`` for ``arch`` (at ``fidelity``, when the benchmark has fidelities).
+
+        Raises:
+            KeyError: the table lacks ``arch`` or ``column``.
+            ConfigError: ``fidelity`` is not one of the benchmark's fidelities.
+        """
         col = column
         if fidelity is not None and self.fidelities:
             f = self.fidelities.get(float(fidelity))
             if f is None:
-                raise ValueError(f"fidelity {fidelity} is not one of {sorted(self.fidelities)}")
+                raise ConfigError(f"fidelity {fidelity} is not one of {sorted(self.fidelities)}")
             col = f.columns.get(column, column)
         return float(self.columns[col][self.row(arch)])
 

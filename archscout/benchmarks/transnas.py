@@ -11,7 +11,7 @@ import os
 from collections.abc import Sequence
 
 from ..space import create_space
-from .tabular import TabularBenchmark
+from .tabular import TabularBenchmark, _table_path
 
 __all__ = ["transnas_micro", "transnas_macro", "default_direction"]
 
@@ -19,6 +19,8 @@ __all__ = ["transnas_micro", "transnas_macro", "default_direction"]
 def default_direction(objective: str) -> str:
     """``"min"`` for loss columns (``*_loss``, ``*_l1_loss``), ``"max"`` for the others (accuracies, SSIM,
     mIoU, ``*_neg_loss``)."""
+    if not isinstance(objective, str):
+        return "max"  # TabularBenchmark reports the bad objective name
     return "min" if objective.endswith("loss") and not objective.endswith("neg_loss") else "max"
 
 
@@ -36,7 +38,7 @@ def _load(
     cost_columns: Sequence[str],
 ) -> TabularBenchmark:
     return TabularBenchmark(
-        os.fspath(table), space, arch_column=arch_column, objective=objective,
+        _table_path(table), space, arch_column=arch_column, objective=objective,
         direction=direction or default_direction(objective), report=report, metrics=metrics,
         time_column=time_column, cost_table=cost_table, cost_columns=cost_columns,
         name=f"transnas-{space_name}", where={"search_space": space_name},

@@ -14,10 +14,10 @@ from ..errors import require
 require("torch", "nn")
 
 from .builders import ModelFactory, build_model, list_builders, register_builder  # noqa: E402
-from .export import export_onnx, onnx_parity  # noqa: E402
+from .export import export_onnx, load_weights, onnx_parity  # noqa: E402
 from .ops import create_op, list_ops  # noqa: E402
 
 __all__ = [
     "build_model", "ModelFactory", "register_builder", "list_builders", "create_op", "list_ops",
-    "export_onnx", "onnx_parity",
+    "export_onnx", "load_weights", "onnx_parity",
 ]

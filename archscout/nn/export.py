@@ -1,20 +1,21 @@
-"""ONNX export and a PyTorch-vs-onnxruntime parity check."""
+"""ONNX export, a PyTorch-vs-onnxruntime parity check, and loading saved weights safely."""
 
 from __future__ import annotations
 
 import contextlib
 import io
 import os
+import pickle  # only for its exception type: nothing is unpickled here
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..errors import BuildError, require
+from ..errors import BuildError, DataError, require
 
-__all__ = ["export_onnx", "onnx_parity"]
+__all__ = ["export_onnx", "onnx_parity", "load_weights"]
 
 
 @contextlib.contextmanager
@@ -110,3 +111,58 @@ def onnx_parity(model: nn.Module, path: str | os.PathLike, x: np.ndarray | torch
     if out.shape != ref.shape:
         return float("inf")
     return float(np.max(np.abs(out.astype(np.float64) - ref.astype(np.float64)))) if ref.size else 0.0
+
+
+def load_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
+    """Load a state dict saved with ``torch.save(model.state_dict(), path)`` (such as the demo's
+    ``models/<name>.pt``) into ``model``, an instance of the same architecture (e.g. from ``build_model``).
+
+    The file is read with ``torch.load(..., weights_only=True)``: only tensors and plain containers are
+    unpickled, so a file that tries to run code or to build other objects is refused, never executed.
+
+    Returns:
+        ``model``, with the loaded weights (on the CPU).
+
+    Raises:
+        DataError: the file is missing, is not a weights file, holds something other than a state dict of
+            tensors, or its tensors' names or shapes do not fit ``model``.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise DataError(f"weights file {path!r} does not exist; pass a .pt file saved from model.state_dict()")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        # torch's own message suggests weights_only=False, which would run whatever the file asks for
+        raise DataError(
+            f"{path!r} is not a weights file: it is not a torch file or holds objects other than tensors, which "
+            "are refused without being run; load only state dicts saved with torch.save(model.state_dict(), path)"
+        ) from None
+    except Exception as e:  # truncated, empty, not a zip/pickle at all, ...
+        first = str(e).strip().splitlines()[0] if str(e).strip() else "truncated or empty"
+        raise DataError(
+            f"{path!r} is not a weights file (a state dict saved with torch.save(model.state_dict(), path)): "
+            f"{type(e).__name__}: {first}"
+        ) from None
+    if not isinstance(state, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise DataError(f"{path!r} does not hold a state dict (a mapping of names to tensors), got "
+                        f"{type(state).__name__}")
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        def few(names: list[str]) -> str:
+            return str(names[:3])[:-1] + (", ...]" if len(names) > 3 else "]")
+
+        raise DataError(
+            f"weights in {path!r} do not fit {_describe(model)}: missing {few(missing)}, unexpected "
+            f"{few(unexpected)}; build the model of the architecture the weights were saved from"
+        )
+    for k, v in state.items():
+        if tuple(v.shape) != tuple(expected[k].shape):
+            raise DataError(f"weights in {path!r} do not fit {_describe(model)}: {k!r} has shape {tuple(v.shape)}, "
+                            f"the model's has {tuple(expected[k].shape)}")
+    model.load_state_dict(state)
+    return model

@@ -9,7 +9,7 @@ from .._registry import Registry
 from .cell import Cell
 from .digit_cell import DigitCell
 from .linkops import NBGRAPH_LINKS, NBGRAPH_OPS, LinkOps
-from .params import Choice, Ordinal
+from .params import Ordinal
 from .skeleton import Skeleton
 from .space import Space
 from .stages import Stages

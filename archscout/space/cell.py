@@ -21,6 +21,9 @@ __all__ = ["Cell"]
 _ZERO_NAMES = ("none", "zero")
 _IDENTITY_NAMES = ("skip_connect", "skip", "identity")
 HASH_RULES = ("nb201", "strict", "none")
+MAX_NODES = 64  # 2,016 edges; larger values are typos, and the edge list grows with nodes**2
+_MAX_PATH_BITS = 18  # path encodings enumerate 2**(nodes - 2) paths: up to 20 nodes
+_MAX_ENCODING = 2**24  # entries of a path encoding vector
 
 
 class Cell(Param):
@@ -51,9 +54,9 @@ class Cell(Param):
         when: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(when)
-        if isinstance(nodes, bool) or not isinstance(nodes, int) or nodes < 2:
-            raise ConfigError(f"a Cell needs an integer number of nodes >= 2, got {nodes!r}")
-        if isinstance(ops, str) or not ops:
+        if isinstance(nodes, bool) or not isinstance(nodes, int) or not 2 <= nodes <= MAX_NODES:
+            raise ConfigError(f"a Cell needs an integer number of nodes from 2 to {MAX_NODES}, got {nodes!r}")
+        if isinstance(ops, str) or not isinstance(ops, Sequence) or not ops:
             raise ConfigError(f"a Cell needs a non-empty list of op names, got {ops!r}")
         self.ops: tuple[str, ...] = tuple(str(o) for o in ops)
         if len(set(self.ops)) != len(self.ops):
@@ -72,7 +75,7 @@ class Cell(Param):
         self.edges: tuple[tuple[int, int], ...] = tuple((i, j) for j in range(1, nodes) for i in range(j))
         self._op_index = {o: k for k, o in enumerate(self.ops)}
         self._live_ops = [o for o in self.ops if o != self.zero]
-        self._paths = self._all_paths()
+        self._path_list: list[tuple[int, ...]] | None = None  # built on the first path encoding
 
     # --- basic operations ----------------------------------------------------------------------
     def sample(self, rng: np.random.Generator) -> tuple[str, ...]:
@@ -102,7 +105,7 @@ class Cell(Param):
                 f"a {self.nodes}-node cell needs {len(self.edges)} edge ops, got {value!r}"
             )
         for o in value:
-            if o not in self._op_index:
+            if not isinstance(o, str) or o not in self._op_index:
                 raise InvalidArchitectureError(f"unknown op {o!r}; the cell's ops are {list(self.ops)}")
         return tuple(value)
 
@@ -196,6 +199,22 @@ class Cell(Param):
         return "+".join(node[-1]) if node[-1] else "#"
 
     # --- encodings ---------------------------------------------------------------------------------
+    @property
+    def _paths(self) -> list[tuple[int, ...]]:
+        """Every input-to-output path, as a tuple of edge indices (``2**(nodes - 2)`` of them).
+
+        Raises:
+            ConfigError: the cell has too many paths for a path encoding (use ``"onehot"``).
+        """
+        if self._path_list is None:
+            if self.nodes - 2 > _MAX_PATH_BITS:
+                raise ConfigError(
+                    f"a {self.nodes}-node cell has 2**{self.nodes - 2} input-to-output paths, too many for the "
+                    f"path encodings; use encoding 'onehot' or at most {_MAX_PATH_BITS + 2} nodes"
+                )
+            self._path_list = self._all_paths()
+        return self._path_list
+
     def _all_paths(self) -> list[tuple[int, ...]]:
         """Every input-to-output path, as a tuple of edge indices."""
         edge_id = {e: k for k, e in enumerate(self.edges)}
@@ -212,13 +231,25 @@ class Cell(Param):
         return paths
 
     def encoding_size(self, kind: str = "onehot") -> int:
+        """Length of :meth:`encode`'s vector.
+
+        Raises:
+            ConfigError: a path encoding longer than 2**24 (too many ops and nodes; use ``"onehot"``).
+        """
+        if kind == "onehot" or kind not in ("path", "functional"):
+            return len(self.edges) * len(self.ops)
         if kind == "path":
             n = len(self._live_ops)
-            return sum(n**length for length in range(1, self.nodes))
-        if kind == "functional":
+            size = sum(n**length for length in range(1, self.nodes))
+        else:
             n = len(self._effective_ops())
-            return sum(n**length for length in range(0, self.nodes))
-        return len(self.edges) * len(self.ops)
+            size = sum(n**length for length in range(0, self.nodes))
+        if size > _MAX_ENCODING:
+            raise ConfigError(
+                f"the {kind} encoding of a {self.nodes}-node cell with {len(self.ops)} ops has {size} entries, "
+                "too many; use encoding 'onehot'"
+            )
+        return size
 
     def _effective_ops(self) -> list[str]:
         return [o for o in self.ops if o not in (self.zero, self.identity)]

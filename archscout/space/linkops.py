@@ -66,7 +66,10 @@ class LinkOps(Param):
         self.n = len(self.links[0])
         for lk in self.links:
             if len(lk) != self.n or not lk.isdigit() or not lk.isascii() or self.n == 0:
-                raise ConfigError(f"link {lk!r} must have one digit per node, {self.n} like {self.links[0]!r}")
+                raise ConfigError(
+                    f"link {lk!r} must have one digit per node ({self.n} digits, as the first link "
+                    f"{self.links[0]!r}), such as '0012'"
+                )
             for i, d in enumerate(lk):
                 if int(d) > i:
                     raise ConfigError(f"link {lk!r}: node {i + 1} cannot take its input from node {d} (not earlier)")
@@ -139,12 +142,12 @@ class LinkOps(Param):
         if not isinstance(value, (tuple, list)) or len(value) != 2:
             raise InvalidArchitectureError(f"expected (link, ops), e.g. ('0012', ('gcn', 'gat', 'skip', 'fc')), got {value!r}")
         link, ops = value
-        if link not in self._link_index:
+        if not isinstance(link, str) or link not in self._link_index:
             raise InvalidArchitectureError(f"link {link!r} is not one of {list(self.links)}")
         if isinstance(ops, str) or not isinstance(ops, (tuple, list)) or len(ops) != self.n:
             raise InvalidArchitectureError(f"expected {self.n} ops, one per node, got {ops!r}")
         for o in ops:
-            if o not in self._op_index:
+            if not isinstance(o, str) or o not in self._op_index:
                 raise InvalidArchitectureError(f"unknown op {o!r}; the ops are {list(self.ops)}")
         if self._all_identity(ops):
             raise InvalidArchitectureError(

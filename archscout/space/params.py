@@ -19,6 +19,7 @@ __all__ = ["Param", "Choice", "Ordinal", "Int", "Float", "RESERVED_CHARS"]
 
 # Characters that structure architecture strings; formatted option values may not contain them.
 RESERVED_CHARS = set(";=()/,|~+")
+_MAX_INT_VALUES = 2**62  # numpy's integer sampling is limited to int64
 
 
 def _check_token(text: str, what: str) -> None:
@@ -43,6 +44,8 @@ class Param:
 
     def __init__(self, when: Mapping[str, Any] | None = None) -> None:
         self.when: dict[str, tuple] = {}
+        if when is not None and not isinstance(when, Mapping):
+            raise ConfigError(f"when= must be a mapping {{parent name: allowed values}}, got {when!r}")
         for parent, allowed in (when or {}).items():
             if isinstance(allowed, (list, tuple, set, frozenset)):
                 allowed = tuple(allowed)
@@ -132,13 +135,27 @@ class _Discrete(Param):
         super().__init__(when)
         if isinstance(options, (str, bytes)) or not isinstance(options, Sequence):
             raise ConfigError(f"{type(self).__name__} needs a list of options, got {options!r}")
-        self.options: tuple = tuple(options)
+        # numpy scalars become Python ones (np.float64's repr would leak into the string form)
+        self.options: tuple = tuple(o.item() if isinstance(o, np.generic) else o for o in options)
         if not self.options:
             raise ConfigError(f"{type(self).__name__} needs at least one option")
+        for o in self.options:
+            if o is None or (isinstance(o, float) and math.isnan(o)):
+                raise ConfigError(
+                    f"{type(self).__name__} option {o!r} is not allowed (None marks an inactive parameter and NaN "
+                    "equals nothing); use a name such as 'off'"
+                )
+            try:
+                hash(o)
+            except TypeError:
+                raise ConfigError(
+                    f"{type(self).__name__} options must be scalars (names or numbers), got {o!r}"
+                ) from None
         tokens = [self._fmt(o) for o in self.options]
         for t in tokens:
             _check_token(t, "option")
-        if len(set(tokens)) != len(tokens):
+        if len(set(tokens)) != len(tokens) or len(set(self.options)) != len(self.options):
+            # equal values (1 and 1.0, 0.0 and -0.0, 1 and True) would give architectures that compare equal
             raise ConfigError(f"{type(self).__name__} options {list(self.options)!r} are not distinct")
         self._by_token = dict(zip(tokens, self.options))
         self._index = {self._key(o): i for i, o in enumerate(self.options)}
@@ -149,11 +166,16 @@ class _Discrete(Param):
 
     @staticmethod
     def _key(option: Any) -> tuple:
-        # 1 == 1.0 == True in Python; keep types apart so that options stay distinct.
+        # 1 == 1.0 == True in Python; keep types apart so that True does not pass for the option 1.
         return (type(option).__name__, option)
 
     def index(self, value: Any) -> int:
-        i = self._index.get(self._key(value))
+        if isinstance(value, np.generic):  # e.g. np.int64(3) from an array
+            value = value.item()
+        try:
+            i = self._index.get(self._key(value))
+        except TypeError:  # unhashable, e.g. a list
+            raise InvalidArchitectureError(f"{value!r} is not one of {list(self.options)!r}") from None
         if i is None:
             # accept an int for an equal float option and vice versa (e.g. from TOML), never bool
             for j, o in enumerate(self.options):
@@ -242,6 +264,11 @@ class Int(Param):
             raise ConfigError(f"Int needs low <= high, got low={low}, high={high}")
         self.low, self.high, self.step = int(low), int(high), int(step)
         self._n = (self.high - self.low) // self.step + 1
+        if self._n > _MAX_INT_VALUES:
+            raise ConfigError(
+                f"Int [{low}, {high}] with step {step} has {self._n} values, more than 2**62; use a coarser step or "
+                "a Float(..., log=True)"
+            )
 
     def sample(self, rng: np.random.Generator) -> int:
         return self.low + self.step * int(rng.integers(self._n))
@@ -251,7 +278,9 @@ class Int(Param):
         return [x for x in (v - self.step, v + self.step) if self.low <= x <= self.high]
 
     def validate(self, value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer, float)) or value != int(value):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer, float, np.floating)) or (
+            isinstance(value, (float, np.floating)) and (not math.isfinite(value) or value != int(value))
+        ):
             raise InvalidArchitectureError(f"{value!r} is not an integer")
         v = int(value)
         if not (self.low <= v <= self.high) or (v - self.low) % self.step:
@@ -337,13 +366,18 @@ class Float(Param):
         return out
 
     def crossover(self, a: Any, b: Any, rng: np.random.Generator) -> float:
+        if a == b:  # the blend below would round to a neighbouring float
+            return a
         w = float(rng.random())
         return self._from_unit(w * self._to_unit(a) + (1 - w) * self._to_unit(b))
 
     def validate(self, value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
             raise InvalidArchitectureError(f"{value!r} is not a number")
-        v = float(value)
+        try:
+            v = float(value)
+        except OverflowError:  # an int beyond the float range
+            raise InvalidArchitectureError(f"{value!r} is not in [{self.low}, {self.high}]") from None
         if not (self.low <= v <= self.high):
             raise InvalidArchitectureError(f"{v} is not in [{self.low}, {self.high}]")
         return v

@@ -43,11 +43,16 @@ _PARAM_TYPES: dict[str, type[Param]] = {
 
 def param_from_config(cfg: Mapping[str, Any]) -> Param:
     """Rebuild a parameter from :meth:`Param.to_config` output."""
+    if not isinstance(cfg, Mapping):
+        raise ConfigError(f"a parameter's config must be a mapping such as {{'type': 'int', 'low': 0, 'high': 3}}, "
+                          f"got {cfg!r}")
     cfg = dict(cfg)
     kind = cfg.pop("type", None)
-    if kind not in _PARAM_TYPES:
+    if not isinstance(kind, str) or kind not in _PARAM_TYPES:
         raise ConfigError(f"unknown parameter type {kind!r}; use one of {sorted(_PARAM_TYPES)}")
     if kind == "stages":
+        if "depth" not in cfg or not isinstance(cfg.get("layer"), Mapping):
+            raise ConfigError(f"a stages parameter's config needs 'depth' and a 'layer' mapping, got {cfg!r}")
         cfg["depth"] = param_from_config(cfg["depth"])
         cfg["layer"] = {k: param_from_config(v) for k, v in cfg["layer"].items()}
     try:
@@ -423,7 +428,18 @@ class Space:
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> Space:
+        """Rebuild a space from :meth:`to_config` output (``{"name": ...}`` for a registered space).
+
+        Raises:
+            ConfigError, UnknownNameError: a malformed config or an unknown space name.
+        """
+        if not isinstance(cfg, Mapping):
+            raise ConfigError(f"a space config must be a mapping such as {{'name': 'nb201'}}, got {cfg!r}")
+        if "params" in cfg and not isinstance(cfg["params"], Mapping):
+            raise ConfigError(f"a space config's 'params' must map names to parameter configs, got {cfg['params']!r}")
         if "params" not in cfg:
+            if not isinstance(cfg.get("name"), str):
+                raise ConfigError(f"a space config needs a registered space 'name' or 'params', got {dict(cfg)!r}")
             from . import builtin
 
             return builtin.create_space(cfg.get("name"))

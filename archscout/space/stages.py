@@ -53,8 +53,10 @@ class Stages(Param):
             isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in depth.options
         ):
             raise ConfigError(f"Stages depth must be an Ordinal of integers >= 0, got {depth!r}")
-        if not layer:
-            raise ConfigError("Stages needs at least one per-layer parameter, e.g. {'kernel': Choice([3, 5])}")
+        if not isinstance(layer, Mapping) or not layer:
+            raise ConfigError(
+                f"Stages needs a mapping of per-layer parameters, e.g. {{'kernel': Choice([3, 5])}}, got {layer!r}"
+            )
         for name, p in layer.items():
             _check_token(str(name), "layer parameter name")
             if not isinstance(p, _Discrete) or p.when:
