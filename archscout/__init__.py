@@ -8,7 +8,7 @@ __version__ = "0.1.0"
 
 from .errors import (  # noqa: E402
     ArchscoutError, BuildError, ConfigError, ConstraintError, DataError, InvalidArchitectureError, SpaceExhaustedError, StorageError,
-    StorageVersionError, UnknownNameError,
+    StorageVersionError, StudyExistsError, UnknownNameError,
 )
 from .objectives import Candidate, Constraint, Objective, Result, TrialState  # noqa: E402
 from .space import (  # noqa: E402
@@ -18,19 +18,20 @@ from .space import (  # noqa: E402
 from .strategies import Strategy, create_strategy, list_strategies  # noqa: E402
 from .storage import create_storage  # noqa: E402
 from .execution import Executor, create_executor, list_executors  # noqa: E402
+from .drivers import RetryPolicy  # noqa: E402
 from .study import Study, Trial, create_study, load_study  # noqa: E402
 from .benchmarks import TabularBenchmark, create_benchmark, list_benchmarks  # noqa: E402
 
 __all__ = [
     "__version__",
     "ArchscoutError", "BuildError", "ConfigError", "ConstraintError", "DataError", "InvalidArchitectureError", "SpaceExhaustedError",
-    "StorageError", "StorageVersionError", "UnknownNameError",
+    "StorageError", "StorageVersionError", "StudyExistsError", "UnknownNameError",
     "Candidate", "Constraint", "Objective", "Result", "TrialState",
     "Architecture", "Cell", "Choice", "DigitCell", "Float", "Int", "LinkOps", "Ordinal", "Skeleton", "Space", "Stages",
     "create_space", "list_spaces",
     "Strategy", "create_strategy", "list_strategies", "create_storage",
     "Executor", "create_executor", "list_executors",
-    "Study", "Trial", "create_study", "load_study",
+    "RetryPolicy", "Study", "Trial", "create_study", "load_study",
     "TabularBenchmark", "create_benchmark", "list_benchmarks",
 ]
 
@@ -51,6 +52,7 @@ _LAZY = {
     "create_device": "archscout.hardware",
     "list_devices": "archscout.hardware",
     "run_demo": "archscout.demo",
+    "RayExecutor": "archscout.execution.ray_executor",
 }
 __all__ += list(_LAZY)
 

@@ -51,11 +51,29 @@ def _non_negative_float(text: str) -> float:
     return v
 
 
+def _positive_float(text: str) -> float:
+    v = _non_negative_float(text)
+    if not 0 < v < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return v
+
+
 def _csv_list(text: str) -> list[str]:
     items = [t.strip() for t in text.split(",") if t.strip()]
     if not items:
         raise argparse.ArgumentTypeError("give at least one name, comma-separated")
     return items
+
+
+def _add_execution_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--executor", choices=["inline", "process", "simulated", "ray"],
+                   help="where evaluations run (ray: needs archscout[ray])")
+    p.add_argument("--workers", type=_positive_int, help="parallel evaluations (default 2 with process or ray)")
+    p.add_argument("--timeout", dest="timeout_s", type=_positive_float,
+                   help="per-trial time limit in seconds; a trial over it is recorded as failed (timeout)")
+    p.add_argument("--retries", type=_non_negative_int,
+                   help="retry a trial that timed out or whose worker died, up to this many times (default 0)")
+    p.add_argument("--address", help="Ray cluster address for --executor ray (e.g. auto or ray://host:10001)")
 
 
 # --- building benchmarks from flags ---------------------------------------------------------------------
@@ -201,7 +219,7 @@ _TOML_SECTIONS = {
     "study": {"name", "storage", "seed", "budget", "strategy", "strategy_params"},
     "benchmark": {"name", "table", "objective", "report", "direction", "arch_column", "cost_table", "cost_column",
                   "space"},
-    "execution": {"executor", "workers", "replay_time_scale"},
+    "execution": {"executor", "workers", "replay_time_scale", "timeout_s", "retries", "address"},
 }
 
 
@@ -212,8 +230,10 @@ def _search_settings(ns: argparse.Namespace) -> dict[str, Any]:
         raw = _load_toml(ns.config)
         base = os.path.dirname(os.path.abspath(ns.config))
         for section, values in raw.items():
-            if section not in _TOML_SECTIONS or not isinstance(values, dict):
+            if section not in _TOML_SECTIONS:
                 raise ConfigError(f"{ns.config}: unknown section [{section}]; use {sorted(_TOML_SECTIONS)}")
+            if not isinstance(values, dict):
+                raise ConfigError(f"{ns.config}: {section} must be a table ([{section}] with keys), got {values!r}")
             unknown = set(values) - _TOML_SECTIONS[section]
             if unknown:
                 raise ConfigError(
@@ -232,13 +252,51 @@ def _search_settings(ns: argparse.Namespace) -> dict[str, Any]:
         "benchmark": {"name": ns.benchmark, "table": ns.table, "objective": ns.objective, "report": ns.report,
                       "direction": ns.direction, "arch_column": ns.arch_column, "cost_table": ns.cost_table,
                       "cost_column": ns.cost_column, "space": ns.space},
-        "execution": {"executor": ns.executor, "workers": ns.workers, "replay_time_scale": ns.replay_time_scale},
+        "execution": {"executor": ns.executor, "workers": ns.workers, "replay_time_scale": ns.replay_time_scale,
+                      "timeout_s": ns.timeout_s, "retries": ns.retries, "address": ns.address},
     }
     for section, values in flags.items():
         for k, v in values.items():
             if v is not None:
                 cfg[section][k] = v
+    _check_types(cfg, ns.config or "flags")
     return cfg
+
+
+# the type each setting of a search must have (after flags and TOML are merged)
+_NUMBER = (int, float)
+_TYPES: dict[str, dict[str, tuple[tuple[type, ...], str]]] = {
+    "study": {"name": ((str,), "a string"), "storage": ((str,), "a path or URL string"),
+              "seed": ((int,), "an integer >= 0"), "budget": ((int,), "a positive integer"),
+              "strategy": ((str,), "a strategy name"), "strategy_params": ((dict,), "a table of parameters")},
+    "benchmark": {k: ((str,), "a string") for k in _TOML_SECTIONS["benchmark"] if k != "cost_column"}
+    | {"cost_column": ((list,), "a column name or a list of them")},
+    "execution": {"executor": ((str,), "an executor name"), "workers": ((int,), "a positive integer"),
+                  "replay_time_scale": (_NUMBER, "a number >= 0"), "timeout_s": (_NUMBER, "a positive number"),
+                  "retries": ((int,), "an integer >= 0"), "address": ((str,), "a Ray address string")},
+}
+
+
+def _check_types(cfg: Mapping[str, Mapping[str, Any]], source: str) -> None:
+    """Refuse settings of the wrong type before anything is built or written."""
+    for section, values in cfg.items():
+        for key, value in values.items():
+            types, what = _TYPES[section][key]
+            ok = isinstance(value, types) and not isinstance(value, bool)
+            if ok and key == "cost_column":
+                ok = all(isinstance(c, str) for c in value)
+            if ok and key in ("seed", "retries", "replay_time_scale"):
+                ok = value >= 0
+            if ok and key in ("workers", "timeout_s"):
+                ok = value > 0
+            if not ok:
+                raise ConfigError(f"{source}: [{section}] {key} must be {what}, got {value!r}")
+    executor = cfg["execution"].get("executor")
+    if executor is not None:
+        from .execution import EXECUTORS
+
+        if executor not in EXECUTORS.names():
+            raise ConfigError(f"{source}: [execution] executor {executor!r} is unknown; use one of {EXECUTORS.names()}")
 
 
 def cmd_search(ns: argparse.Namespace) -> int:
@@ -262,21 +320,64 @@ def cmd_search(ns: argparse.Namespace) -> int:
         "benchmark": {"name": bm["name"], "params": bench_params},
         "replay_time_scale": scale,
         "executor": ex.get("executor", "inline"),
-        "workers": int(ex.get("workers", 2 if ex.get("executor") == "process" else 1)),
+        "workers": int(ex.get("workers", 2 if ex.get("executor") in ("process", "ray") else 1)),
         "budget": budget,
+        "timeout_s": _check_execution(ex, "timeout_s"),
+        "retries": _check_execution(ex, "retries"),
+        "address": _check_execution(ex, "address"),
     }
     objective = bench.objective
     storage = st.get("storage") or os.path.join("runs", "search.db")
+    name = st.get("name") or "default"
     print(f"recording trials in {storage}", file=sys.stderr)
+    # several `archscout search` processes started on one storage join one study and share its budget
     study = create_study(bench.space, objectives=[objective], strategy=strategy, storage=storage,
-                         seed=st.get("seed"), name=st.get("name") or "default", metadata={"run": run})
+                         seed=st.get("seed"), name=name, metadata={"run": run}, load_if_exists=True)
+    stored = study.config.get("metadata", {}).get("run") or {}
+    for key in ("benchmark", "replay_time_scale"):
+        if stored.get(key) != json.loads(json.dumps(run[key])):
+            raise ConfigError(f"{storage} already holds a study {name!r} that evaluates with another {key} "
+                              f"({stored.get(key)!r}); use the same settings to join it, or another --study name")
+    if study.trials:
+        print(f"joining study {name!r}: {study.n_evaluated} of {budget} trials recorded", file=sys.stderr)
     return _run(study, evaluator, run, ns)
+
+
+def _check_execution(ex: Mapping[str, Any], key: str) -> Any:
+    value = ex.get(key)
+    if value is None:
+        return None
+    if key == "timeout_s" and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0):
+        raise ConfigError(f"timeout_s must be a positive number of seconds, got {value!r}")
+    if key == "retries" and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise ConfigError(f"retries must be an integer >= 0, got {value!r}")
+    if key == "address" and (not isinstance(value, str) or not value):
+        raise ConfigError(f"address must be a Ray address such as 'auto' or 'ray://host:10001', got {value!r}")
+    return value
+
+
+def _executor(run: Mapping[str, Any]) -> Any:
+    """The executor named in ``run`` (a Ray one gets the cluster address and the per-trial timeout)."""
+    if run.get("executor") == "ray":
+        from .execution import create_executor
+
+        params: dict[str, Any] = {"workers": run["workers"]}
+        if run.get("address"):
+            params["address"] = run["address"]
+        if run.get("timeout_s"):
+            params["timeout_s"] = run["timeout_s"]
+        return create_executor("ray", **params)
+    if run.get("address"):
+        raise ConfigError("address names a Ray cluster; use it with --executor ray")
+    return run["executor"]
 
 
 def _run(study, evaluator, run: Mapping[str, Any], ns: argparse.Namespace) -> int:
     try:
-        study.optimize(evaluator, budget=run["budget"], executor=run["executor"], workers=run["workers"],
-                       progress=not getattr(ns, "no_progress", False))
+        study.optimize(evaluator, budget=run["budget"], executor=_executor(run), workers=run["workers"],
+                       progress=not getattr(ns, "no_progress", False),
+                       timeout_s=None if run.get("executor") == "ray" else run.get("timeout_s"),
+                       retries=run.get("retries"))
     except KeyboardInterrupt:
         print(f"\ninterrupted; every finished trial is recorded. Continue with: archscout resume {study.storage.url}",
               file=sys.stderr)
@@ -288,14 +389,14 @@ def _run(study, evaluator, run: Mapping[str, Any], ns: argparse.Namespace) -> in
 def cmd_resume(ns: argparse.Namespace) -> int:
     from .study import load_study
 
-    study = load_study(ns.storage, ns.study)
+    study = load_study(ns.storage, ns.study, on_stale=ns.on_stale)
     run = dict(study.config.get("metadata", {}).get("run") or {})
     if not run:
         raise ConfigError(
             f"{ns.storage} was not started by `archscout search`, so it does not record how to evaluate; "
             "resume it from Python with load_study(...).optimize(evaluator, budget)"
         )
-    for key in ("budget", "executor", "workers"):
+    for key in ("budget", "executor", "workers", "timeout_s", "retries", "address"):
         if getattr(ns, key, None) is not None:
             run[key] = getattr(ns, key)
     bench = _build_benchmark(run["benchmark"]["name"], run["benchmark"]["params"])
@@ -417,8 +518,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_non_negative_int, help="seed; the same seed gives the same trajectory")
     p.add_argument("--storage", help="SQLite file (or sqlite:///path.db) recording every trial (default runs/search.db)")
     p.add_argument("--study", help="study name inside the storage (default 'default')")
-    p.add_argument("--executor", choices=["inline", "process", "simulated"], help="where evaluations run")
-    p.add_argument("--workers", type=_positive_int, help="parallel evaluations (default 2 with --executor process)")
+    _add_execution_flags(p)
     p.add_argument("--replay-time-scale", dest="replay_time_scale", type=_non_negative_float,
                    help="really wait the table's training time times this factor")
     p.add_argument("--no-progress", dest="no_progress", action="store_true", help="no progress bar")
@@ -428,8 +528,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("storage", help="the study's storage file")
     p.add_argument("--study", help="study name (when the storage holds several)")
     p.add_argument("--budget", type=_positive_int, help="raise or keep the study's budget")
-    p.add_argument("--executor", choices=["inline", "process", "simulated"])
-    p.add_argument("--workers", type=_positive_int)
+    _add_execution_flags(p)
+    p.add_argument("--on-stale", dest="on_stale", choices=["requeue", "fail"], default="requeue",
+                   help="trials whose driver stopped while they ran: run them again (default) or record them failed")
     p.add_argument("--no-progress", dest="no_progress", action="store_true")
     p.set_defaults(fn=cmd_resume)
 

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from . import __version__
-from .errors import ConfigError, ConstraintError, SpaceExhaustedError, StorageError
+from .drivers import STALE_POLICIES, Heartbeat, RetryPolicy, driver_stopped, new_driver_id
+from .errors import ConfigError, ConstraintError, SpaceExhaustedError, StorageError, StudyExistsError
 from .execution import Executor, Job, as_evaluator, create_executor, run_evaluation
 from .execution.base import WithCosts
 from .objectives import (
@@ -21,7 +22,9 @@ from .objectives import (
 )
 from .space import Architecture, Space, create_space
 from .storage import Storage, create_storage
+from .storage.base import Event
 from .strategies import Strategy, create_strategy
+from .strategies.base import _seen_key
 
 __all__ = ["Trial", "Study", "create_study", "load_study"]
 
@@ -39,6 +42,7 @@ class Trial:
     error: str | None = None
     started_at: float | None = None
     finished_at: float | None = None
+    failure: str | None = None  # why a failed trial failed: error, invalid, timeout, worker_died, driver_died
 
     def to_json(self) -> dict:
         return {
@@ -49,16 +53,31 @@ class Trial:
             "fidelity": self.fidelity,
             "metrics": dict(self.metrics),
             "error": self.error,
+            "failure": self.failure,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
         }
 
 
 class Study:
-    """A search: use :func:`create_study` or :func:`load_study` rather than this constructor."""
+    """A search: use :func:`create_study` or :func:`load_study` rather than this constructor.
+
+    Several drivers (processes, on one machine or many) may work on one study at once through a shared
+    storage: each picks up the others' records before it asks, the budget of :meth:`optimize` belongs to the
+    study, and a trial whose driver stopped is re-queued or failed (``on_stale``) by another driver.
+
+    Attributes:
+        on_stale: what to do with a trial whose driver stopped while it ran: ``"requeue"`` (run it again,
+            the default) or ``"fail"`` (record it as failed, reason ``driver_died``).
+        heartbeat_s: seconds between two heartbeats of this driver (default 5).
+        stale_after_s: a driver whose last heartbeat is older than this is taken as stopped (default 60). A
+            driver of this machine whose process is gone is taken as stopped at once.
+    """
 
     def __init__(self, storage: Storage, name: str, config: Mapping[str, Any],
-                 cost_models: Mapping[str, Any] | None = None) -> None:
+                 cost_models: Mapping[str, Any] | None = None, on_stale: str = "requeue") -> None:
+        if on_stale not in STALE_POLICIES:
+            raise ConfigError(f"on_stale must be one of {list(STALE_POLICIES)}, got {on_stale!r}")
         self.storage = storage
         self.name = name
         self.config = dict(config)
@@ -79,21 +98,61 @@ class Study:
             cost_models={n: m for n, m in self.cost_models.items() if getattr(m, "cheap", True)},
             fidelities=self.fidelities,
         )
+        self.on_stale = on_stale
+        self.heartbeat_s = 5.0
+        self.stale_after_s = 60.0
+        self.driver = new_driver_id()
+        self._heartbeat = Heartbeat(storage, name, self.driver, self.heartbeat_s)
         self._trials: dict[int, Trial] = {}
         self._candidates: dict[int, Candidate] = {}  # running trial number -> candidate
-        self._requeue: list[int] = []
+        self._owner: dict[int, str | None] = {}  # running trial number -> driver that runs it
+        self._attempt: dict[int, int] = {}  # trial number -> attempt (1 = first)
+        self._keys: set[str] = set()  # dedup keys of every trial's architecture and fidelity
+        self._requeue: list[int] = []  # orphaned trials this driver may run again
+        self._retries: list[tuple[Architecture, float | None, int, int]] = []  # arch, fidelity, retry_of, attempt
+        self._last_seq = 0
         self._next_number = 0
         self._n_evaluated = 0  # complete or failed trials, kept up to date by _apply_tell
+        self._n_running = 0
+        self._beats_checked = -math.inf
+        self._in_loop = False  # optimize() keeps the heartbeat between trials
         self._replay()
 
-    # --- replay ------------------------------------------------------------------------------------
+    # --- replay and sync ---------------------------------------------------------------------------
     def _replay(self) -> None:
         diverged = False
+        drivers = set()
+        # a seeded strategy re-proposes the recorded trajectory (its state is rebuilt exactly); an unseeded one
+        # cannot, and is told the records as they are
+        reproduce = self.seed is not None
         for ev in self.storage.events(self.name):
-            p = ev.payload
-            if ev.kind == "ask":
-                arch = self.space.parse(p["arch"])
-                fid = p.get("fidelity")
+            if ev.kind == "ask" and ev.trial not in self._trials:
+                drivers.add(ev.payload.get("driver"))
+            diverged |= self._apply_event(ev, reproduce=reproduce)
+        # with several drivers the records interleave their proposals: divergence is expected then
+        if diverged and len(drivers) <= 1 and not self.storage.drivers(self.name):
+            warnings.warn(
+                f"replaying study {self.name!r}: the strategy proposed other architectures than the records "
+                "(was it changed?); every recorded result is kept and told to it", stacklevel=3,
+            )
+        self._find_orphans(force=True)
+
+    def _apply_event(self, ev: Event, reproduce: bool = False) -> bool:
+        """Apply one record to the in-memory state; returns whether a reproduced proposal diverged."""
+        self._last_seq = max(self._last_seq, ev.seq)
+        p = ev.payload
+        if ev.kind == "ask":
+            if ev.trial in self._trials:  # a driver took over an orphaned trial
+                if self._trials[ev.trial].state == TrialState.RUNNING:
+                    self._owner[ev.trial] = p.get("driver")
+                    if ev.trial in self._requeue and p.get("driver") != self.driver:
+                        self._requeue.remove(ev.trial)
+                return False
+            arch = self.space.parse(p["arch"])
+            fid = p.get("fidelity")
+            cand = None
+            diverged = False
+            if reproduce and "retry_of" not in p:
                 try:
                     cand = self.strategy.ask()
                 except SpaceExhaustedError:
@@ -101,32 +160,63 @@ class Study:
                 if cand is None or cand.arch != arch or cand.fidelity != fid:
                     if cand is not None:
                         self.strategy.on_fail(cand)
-                    diverged = True
-                    cand = Candidate(-1 - ev.trial, arch, fid)
-                self._candidates[ev.trial] = cand
-                self._trials[ev.trial] = Trial(ev.trial, arch, fid, TrialState.RUNNING, {}, None, ev.time, None)
-                self._next_number = max(self._next_number, ev.trial + 1)
-            elif ev.kind == "tell":
-                self._apply_tell(ev.trial, p)
-        if diverged:
-            warnings.warn(
-                f"replaying study {self.name!r}: the strategy proposed other architectures than the records "
-                "(was it changed?); every recorded result is kept and told to it", stacklevel=3,
-            )
-        self._requeue = sorted(n for n, t in self._trials.items() if t.state == TrialState.RUNNING)
+                    cand, diverged = None, True
+            if cand is None:
+                cand = Candidate(-1 - ev.trial, arch, fid)
+                self.strategy.note_pending(cand)
+            self._candidates[ev.trial] = cand
+            self._owner[ev.trial] = p.get("driver")
+            self._attempt[ev.trial] = int(p.get("attempt", 1))
+            self._keys.add(_seen_key(arch, fid))
+            self._trials[ev.trial] = Trial(ev.trial, arch, fid, TrialState.RUNNING, {}, None, ev.time, None)
+            self._n_running += 1
+            self._next_number = max(self._next_number, ev.trial + 1)
+            return diverged
+        if ev.kind == "tell" and self._trials.get(ev.trial) is not None \
+                and self._trials[ev.trial].state == TrialState.RUNNING:
+            self._apply_tell(ev.trial, p)
+        return False
+
+    def _sync(self) -> None:
+        """Apply the records other drivers appended since this one last looked."""
+        for ev in self.storage.events(self.name, after=self._last_seq):
+            self._apply_event(ev)
 
     def _apply_tell(self, number: int, p: Mapping[str, Any]) -> Trial:
         old = self._trials[number]
         trial = Trial(
             number, old.arch, old.fidelity, p["state"], dict(p.get("metrics") or {}), p.get("error"),
-            p.get("started_at", old.started_at), p.get("finished_at"),
+            p.get("started_at", old.started_at), p.get("finished_at"), p.get("failure"),
         )
         self._trials[number] = trial
+        self._n_running -= 1
         if trial.state in (TrialState.COMPLETE, TrialState.FAILED):
             self._n_evaluated += 1
+        self._owner.pop(number, None)
+        if number in self._requeue:
+            self._requeue.remove(number)
         cand = self._candidates.pop(number)
         self.strategy.tell(cand, Result(trial.state, trial.metrics, trial.error))
         return trial
+
+    def _find_orphans(self, force: bool = False) -> None:
+        """Re-queue (or fail, per ``on_stale``) running trials whose driver stopped. Reads the heartbeats at
+        most once per heartbeat interval unless ``force``."""
+        others = [n for n, d in self._owner.items() if d != self.driver and n not in self._requeue]
+        if not others or (not force and time.monotonic() - self._beats_checked < self.heartbeat_s):
+            return
+        self._beats_checked = time.monotonic()
+        beats = self.storage.drivers(self.name)
+        stopped = sorted(n for n in others if driver_stopped(beats.get(self._owner[n] or ""), self.stale_after_s))
+        if not stopped:
+            return
+        if self.on_stale == "requeue":
+            self._requeue.extend(stopped)
+            return
+        for n in stopped:
+            owner = self._owner.get(n)
+            self._finish(n, None, state=TrialState.FAILED, failure="driver_died", expect_owner=owner,
+                         error=f"its driver {owner} stopped while it ran; failed because on_stale='fail'")
 
     # --- ask / tell --------------------------------------------------------------------------------
     def ask(self) -> Trial:
@@ -136,16 +226,84 @@ class Study:
         Raises:
             SpaceExhaustedError: the strategy has nothing new to propose.
         """
-        if self._requeue:
-            return self._trials[self._requeue.pop(0)]
-        cand = self.strategy.ask()
-        number = self._next_number
-        self.storage.append(self.name, "ask", number, {"cand": cand.id, "arch": str(cand.arch), "fidelity": cand.fidelity})
-        self._next_number += 1
-        self._candidates[number] = cand
-        trial = Trial(number, cand.arch, cand.fidelity, TrialState.RUNNING, {}, None, time.time(), None)
-        self._trials[number] = trial
+        trial = self._ask(None)
+        assert trial is not None
         return trial
+
+    def _ask(self, budget: int | None) -> Trial | None:
+        """Start a trial unless the study already holds ``budget`` evaluated or running trials (``None``)."""
+        self._sync()
+        self._find_orphans()
+        while self._requeue:
+            trial = self._claim(self._requeue[0])
+            if trial is not None:
+                return trial
+        for _ in range(100):
+            retry = self._retries[0] if self._retries else None
+            if retry is None:
+                if budget is not None and self._n_evaluated + self._n_running >= budget:
+                    return None  # before asking the strategy, which is not free
+                cand = self.strategy.ask()
+            with self.storage.locked(self.name):
+                self._sync()
+                if budget is not None and self._n_evaluated + self._n_running >= budget:
+                    if retry is None:
+                        self.strategy.on_fail(cand)
+                    return None
+                if retry is not None:
+                    arch, fid, of, attempt = self._retries.pop(0)
+                    cand = Candidate(-1 - self._next_number, arch, fid)
+                    extra = {"retry_of": of, "attempt": attempt}
+                elif self.strategy.dedup and _seen_key(cand.arch, cand.fidelity) in self._keys:
+                    self.strategy.on_fail(cand)  # another driver started the same function meanwhile
+                    continue
+                else:
+                    extra = {}
+                number = self._next_number
+                payload = {"cand": cand.id, "arch": str(cand.arch), "fidelity": cand.fidelity,
+                           "driver": self.driver, **extra}
+                seq = self.storage.append(self.name, "ask", number, payload)
+            self._start_heartbeat()
+            if retry is not None:
+                self.strategy.note_pending(cand)
+            self._last_seq = max(self._last_seq, seq)
+            self._next_number = number + 1
+            self._candidates[number] = cand
+            self._owner[number] = self.driver
+            self._attempt[number] = int(extra.get("attempt", 1))
+            self._keys.add(_seen_key(cand.arch, cand.fidelity))
+            self._n_running += 1
+            trial = Trial(number, cand.arch, cand.fidelity, TrialState.RUNNING, {}, None, time.time(), None)
+            self._trials[number] = trial
+            return trial
+        raise SpaceExhaustedError("other drivers keep starting every architecture this driver proposes")
+
+    def _claim(self, number: int) -> Trial | None:
+        """Take over the orphaned trial ``number`` (recorded as a second ``ask`` of it by this driver)."""
+        with self.storage.locked(self.name):
+            self._sync()
+            if number not in self._requeue:  # finished, or taken by another driver meanwhile
+                return None
+            self._requeue.remove(number)
+            old = self._trials[number]
+            seq = self.storage.append(self.name, "ask", number, {
+                "cand": self._candidates[number].id, "arch": str(old.arch), "fidelity": old.fidelity,
+                "driver": self.driver, "claim": True,
+            })
+        self._start_heartbeat()
+        self._last_seq = max(self._last_seq, seq)
+        self._owner[number] = self.driver
+        return old
+
+    def _start_heartbeat(self) -> None:
+        """Beat while this driver holds running trials (only storages other processes can open need it)."""
+        if self.storage.shared and not self._heartbeat.running:
+            self._heartbeat.interval_s = self.heartbeat_s
+            self._heartbeat.start()
+
+    def _stop_heartbeat_if_idle(self) -> None:
+        if self._heartbeat.running and not self._in_loop and self.driver not in self._owner.values():
+            self._heartbeat.stop()
 
     def tell(
         self,
@@ -165,33 +323,69 @@ class Study:
         Raises:
             ConfigError: the trial is unknown or already finished, or ``state`` is invalid.
         """
-        number = trial.number if isinstance(trial, Trial) else int(trial)
+        if isinstance(trial, Trial):
+            number = trial.number
+        elif isinstance(trial, (int, np.integer)) and not isinstance(trial, bool):
+            number = int(trial)
+        else:
+            raise ConfigError(f"tell() needs a Trial or a trial number, got {trial!r}")
+        if state is not None and state not in TrialState.FINISHED:
+            raise ConfigError(f"state must be one of {TrialState.FINISHED}, got {state!r}")
+        for what, t in (("started_at", started_at), ("finished_at", finished_at)):
+            if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t)):
+                raise ConfigError(f"{what} must be a time in seconds, got {t!r}")
+        if metrics is not None and state in (TrialState.FAILED, TrialState.INFEASIBLE):
+            metrics, bad = _check_metrics(metrics, ())
+            if bad is not None:
+                raise ConfigError(f"trial {number}: {bad}")
+        out = self._finish(number, metrics, state=state, error=error, started_at=started_at, finished_at=finished_at)
+        if out is None:
+            raise ConfigError(f"trial {number} is already {self._trials[number].state}; a trial is told once")
+        return out
+
+    _UNSET = object()
+
+    def _finish(self, number: int, metrics: Mapping[str, float] | None, *, state: str | None = None,
+                error: str | None = None, started_at: float | None = None, finished_at: float | None = None,
+                failure: str | None = None, expect_owner: Any = _UNSET) -> Trial | None:
+        """Record the result of trial ``number`` unless it is already finished (then ``None``); with
+        ``expect_owner``, only while that driver still holds it."""
         if number not in self._trials:
             raise ConfigError(f"trial {number} does not exist in study {self.name!r}")
-        if self._trials[number].state != TrialState.RUNNING:
-            raise ConfigError(f"trial {number} is already {self._trials[number].state}; a trial is told once")
         if state is None:
             state = TrialState.COMPLETE if metrics is not None and error is None else TrialState.FAILED
-        if state not in TrialState.FINISHED:
-            raise ConfigError(f"state must be one of {TrialState.FINISHED}, got {state!r}")
         clean: dict[str, float] = {}
         if state == TrialState.COMPLETE:
             clean, error = _check_metrics(metrics, self.objectives)
             if error is not None:
-                state = TrialState.FAILED
+                state, failure = TrialState.FAILED, "invalid"
         elif metrics:
             clean = {k: float(v) for k, v in metrics.items()}
         if state == TrialState.FAILED and not error:
             error = "failed without a reason"
-        if number in self._requeue:
-            self._requeue.remove(number)
         payload = {
             "state": state, "metrics": clean, "error": error,
             "started_at": started_at if started_at is not None else self._trials[number].started_at,
             "finished_at": finished_at if finished_at is not None else time.time(),
         }
-        self.storage.append(self.name, "tell", number, payload)
-        return self._apply_tell(number, payload)
+        if state == TrialState.FAILED:
+            payload["failure"] = failure or "error"
+        with self.storage.locked(self.name):
+            self._sync()
+            if self._trials[number].state != TrialState.RUNNING:
+                return None
+            if expect_owner is not Study._UNSET and self._owner.get(number) != expect_owner:
+                return None
+            seq = self.storage.append(self.name, "tell", number, payload)
+        self._last_seq = max(self._last_seq, seq)
+        trial = self._apply_tell(number, payload)
+        self._stop_heartbeat_if_idle()
+        return trial
+
+    def close(self) -> None:
+        """Stop this driver's heartbeat (its unfinished trials become orphans at once) and close the storage."""
+        self._heartbeat.stop()
+        self.storage.close()
 
     # --- the loop ----------------------------------------------------------------------------------
     def optimize(
@@ -202,54 +396,76 @@ class Study:
         workers: int = 1,
         progress: bool = False,
         callbacks: Iterable[Callable[[Study, Trial], None]] = (),
+        timeout_s: float | None = None,
+        retries: int | RetryPolicy | Mapping[str, Any] | None = None,
     ) -> list[Trial]:
         """Run until the study holds ``budget`` evaluated trials (complete or failed), counting trials
-        recorded before this call: the budget belongs to the study.
+        recorded before this call and those of other drivers working on the same study at once: the budget
+        belongs to the study.
 
         Args:
             evaluator: an object with ``evaluate(arch, fidelity) -> {metric: value}`` or a function of ``arch``.
             budget: total number of evaluated trials the study should hold (>= 1).
-            executor: ``"inline"``, ``"process"``, ``"simulated"`` or an :class:`Executor`.
+            executor: ``"inline"``, ``"process"``, ``"simulated"``, ``"ray"`` or an :class:`Executor`.
             workers: parallel evaluations (executors built by name).
             progress: show a progress bar on stderr with the best value so far.
             callbacks: called as ``cb(study, trial)`` after each finished trial.
+            timeout_s: per-trial time limit in seconds (executors built by name); a trial over it is failed
+                with reason ``timeout`` and its worker is replaced.
+            retries: a :class:`RetryPolicy` (or its ``max_retries``): failed trials of the kinds it names are
+                tried again, each attempt a trial of its own. Default: no retries.
 
         Returns:
             the trials finished by this call, in the order they finished.
+
+        Raises:
+            StorageError: a record could not be written; the run stops and everything recorded stays.
         """
         if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget <= 0:
             raise ConfigError(f"budget must be a positive integer, got {budget!r}")
+        policy = RetryPolicy.coerce(retries)
         evaluator = as_evaluator(evaluator)
         expensive = {n: m for n, m in self.cost_models.items() if not getattr(m, "cheap", True)}
         if expensive:
             evaluator = WithCosts(evaluator, expensive)
-        ex = executor if isinstance(executor, Executor) else create_executor(executor, workers=workers)
+        if isinstance(executor, Executor):
+            ex = executor
+        else:
+            ex = create_executor(executor, workers=workers, **({} if timeout_s is None else {"timeout_s": timeout_s}))
         ex.start(evaluator)
         bar = _Progress(self, budget) if progress else None
         finished: list[Trial] = []
-        running: dict[int, dict[str, float]] = {}  # trial number -> costs known before dispatch
+        running: dict[int, dict[str, float]] = {}  # own trial number -> costs known before dispatch
         exhausted = False
         infeasible_run = 0
         max_infeasible = max(200, 10 * int(budget))
+
+        def record(t: Trial | None) -> None:
+            if t is None:
+                return
+            finished.append(t)
+            if bar:
+                bar.update(t)
+            for cb in callbacks:
+                cb(self, t)
+
+        self._in_loop = True
         try:
             while True:
-                n_done = self.n_evaluated
-                while not exhausted and ex.free_slots() > 0 and n_done + len(running) < budget:
+                while not exhausted and ex.free_slots() > 0:
                     try:
-                        trial = self.ask()
+                        trial = self._ask(budget)
                     except SpaceExhaustedError as e:
                         warnings.warn(f"stopping early: {e}", stacklevel=2)
                         exhausted = True
                         break
+                    if trial is None:
+                        break
                     costs, error = self.cheap_costs(trial.arch)
                     if error is not None or not self.meets_constraints(costs):
-                        t = self.tell(trial, costs, error=error,
-                                      state=TrialState.FAILED if error else TrialState.INFEASIBLE)
-                        finished.append(t)
-                        if bar:
-                            bar.update(t)
+                        record(self._finish(trial.number, costs, error=error, failure="error",
+                                            state=TrialState.FAILED if error else TrialState.INFEASIBLE))
                         if error is not None:
-                            n_done += 1
                             continue
                         infeasible_run += 1
                         if infeasible_run >= max_infeasible:
@@ -258,22 +474,43 @@ class Study:
                     infeasible_run = 0
                     running[trial.number] = costs
                     ex.submit(Job(trial.number, trial.arch, trial.fidelity))
-                if not running:
+                if running:
+                    for c in ex.poll():
+                        costs = running.pop(c.number, {})
+                        metrics = None if c.metrics is None else {**costs, **c.metrics}
+                        failure = getattr(c, "failure", None) or ("error" if c.error else None)
+                        t = self._finish(c.number, metrics, error=c.error, started_at=c.started_at,
+                                         finished_at=c.finished_at, failure=failure, expect_owner=self.driver)
+                        if t is None:
+                            warnings.warn(f"trial {c.number} was finished by another driver meanwhile; this "
+                                          "result is not recorded twice", stacklevel=2)
+                            continue
+                        record(t)
+                        attempt = self._attempt.get(c.number, 1)
+                        if t.state == TrialState.FAILED and policy.allows(t.failure, attempt):
+                            self._retries.append((t.arch, t.fidelity, c.number, attempt + 1))
+                    continue
+                # nothing of ours runs: done, or waiting for other drivers' trials (or to take them over)
+                self._sync()
+                self._find_orphans()
+                if exhausted or self._n_evaluated >= budget:
                     break
-                for c in ex.poll():
-                    costs = running.pop(c.number, {})
-                    metrics = None if c.metrics is None else {**costs, **c.metrics}
-                    t = self.tell(c.number, metrics, error=c.error, started_at=c.started_at,
-                                  finished_at=c.finished_at)
-                    finished.append(t)
-                    if bar:
-                        bar.update(t)
-                    for cb in callbacks:
-                        cb(self, t)
+                if self._requeue or self._n_evaluated + self._n_running < budget:
+                    continue
+                if not any(d != self.driver for d in self._owner.values()):
+                    break  # only trials this process asked outside this loop are left; their teller finishes them
+                time.sleep(min(1.0, self.heartbeat_s))
+        except BaseException:
+            # what ran here is orphaned: this driver or another may run it again
+            self._requeue.extend(n for n in running if n not in self._requeue)
+            self._heartbeat.stop()
+            raise
         finally:
+            self._in_loop = False
             ex.shutdown()
             if bar:
                 bar.close()
+        self._stop_heartbeat_if_idle()
         return finished
 
     # --- cost models and constraints -----------------------------------------------------------
@@ -435,6 +672,7 @@ def create_study(
     metadata: Mapping[str, Any] | None = None,
     cost_models: Mapping[str, Any] | None = None,
     fidelities: Sequence[float] | None = None,
+    load_if_exists: bool = False,
 ) -> Study:
     """Create a study and write its header to ``storage``.
 
@@ -453,9 +691,13 @@ def create_study(
             needs ``predict(arch) -> float``. Strategies may query the cheap ones freely.
         fidelities: the evaluator's fidelities (e.g. epochs ``[12, 200]``, the largest is full training);
             multi-fidelity strategies (``sh``, ``hyperband``, ``asha``, ``auto``) ask at these, others at full.
+        load_if_exists: when ``storage`` already holds a study named ``name`` with the same settings, join it
+            (several drivers started at once on one study) instead of raising.
 
     Raises:
         ConfigError, UnknownNameError, StorageError: invalid settings, checked before anything is written.
+        StudyExistsError: the storage holds a study of that name (and ``load_if_exists`` is false).
+        ConfigError: with ``load_if_exists``, the existing study has other settings.
     """
     if isinstance(space, str):
         space = create_space(space)
@@ -494,8 +736,27 @@ def create_study(
         if not callable(getattr(m, "predict", None)):
             raise ConfigError(f"cost model {n!r} needs a predict(arch) method, got {m!r}")
     store = create_storage(storage)
-    store.create_study(name, config)
+    try:
+        store.create_study(name, config)
+    except StudyExistsError:
+        if not load_if_exists:
+            raise
+        _check_same_settings(store, name, config)
     return Study(store, name, store.study_config(name), cost_models)
+
+
+def _check_same_settings(store: Storage, name: str, config: Mapping[str, Any]) -> None:
+    """Raise when the stored study ``name`` was created with other settings than ``config`` (its metadata
+    aside: each driver may run with its own executor, workers and budget)."""
+    from .storage.base import dumps, loads
+
+    stored, wanted = store.study_config(name), loads(dumps(config))
+    differ = sorted(k for k in set(stored) | set(wanted) if k not in ("archscout", "metadata") and stored.get(k) != wanted.get(k))
+    if differ:
+        raise ConfigError(
+            f"{store.url} already holds a study {name!r} with other settings ({', '.join(differ)} differ); "
+            "use the same settings to join it, or another --study name or storage"
+        )
 
 
 def _cost_config(model: Any) -> dict:
@@ -512,10 +773,11 @@ class _CostAsEvaluator:
 
 
 def load_study(storage: str | Storage, name: str | None = None,
-               cost_models: Mapping[str, Any] | None = None) -> Study:
+               cost_models: Mapping[str, Any] | None = None, on_stale: str = "requeue") -> Study:
     """Rebuild a study from its storage (header + replay of every record): finished trials are kept as
-    recorded; trials that were running when the process died are handed out again by ``ask``. Pass the
-    study's ``cost_models`` again (live objects are not stored; their settings are, in the header).
+    recorded; trials whose driver stopped while they ran are handed out again by ``ask`` (``on_stale=
+    "requeue"``) or recorded as failed (``on_stale="fail"``); trials of drivers still running are left to them.
+    Pass the study's ``cost_models`` again (live objects are not stored; their settings are, in the header).
 
     Raises:
         StorageError: the storage does not exist, is not an archscout storage, or has no such study.
@@ -527,4 +789,4 @@ def load_study(storage: str | Storage, name: str | None = None,
             raise StorageError(f"storage file {storage!r} does not exist; check the path")
     store = create_storage(storage)
     name = store.resolve_name(name)
-    return Study(store, name, store.study_config(name), cost_models)
+    return Study(store, name, store.study_config(name), cost_models, on_stale=on_stale)

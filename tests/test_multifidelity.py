@@ -356,5 +356,5 @@ def test_resumed_study_replays_without_divergence(name, tmp_path, recwarn):
     again = asc.load_study(path)
     assert not [w for w in recwarn if "replaying" in str(w.message)]
     assert [(t.arch, t.fidelity) for t in again.trials] == [(t.arch, t.fidelity) for t in study.trials]
-    nxt_a, nxt_b = study.ask(), again.ask()
+    nxt_a, nxt_b = study.strategy.ask(), again.ask()  # the original's next proposal, not recorded
     assert (nxt_a.arch, nxt_a.fidelity) == (nxt_b.arch, nxt_b.fidelity)
