@@ -326,17 +326,21 @@ def cmd_search(ns: argparse.Namespace) -> int:
         "retries": _check_execution(ex, "retries"),
         "address": _check_execution(ex, "address"),
     }
+    if run["address"] and run["executor"] != "ray":
+        raise ConfigError("address names a Ray cluster; use it with --executor ray")
     objective = bench.objective
     storage = st.get("storage") or os.path.join("runs", "search.db")
     name = st.get("name") or "default"
-    print(f"recording trials in {storage}", file=sys.stderr)
+    from .storage.postgres import mask_url
+
+    print(f"recording trials in {mask_url(storage)}", file=sys.stderr)
     # several `archscout search` processes started on one storage join one study and share its budget
     study = create_study(bench.space, objectives=[objective], strategy=strategy, storage=storage,
                          seed=st.get("seed"), name=name, metadata={"run": run}, load_if_exists=True)
     stored = study.config.get("metadata", {}).get("run") or {}
     for key in ("benchmark", "replay_time_scale"):
         if stored.get(key) != json.loads(json.dumps(run[key])):
-            raise ConfigError(f"{storage} already holds a study {name!r} that evaluates with another {key} "
+            raise ConfigError(f"{study.storage.url} already holds a study {name!r} that evaluates with another {key} "
                               f"({stored.get(key)!r}); use the same settings to join it, or another --study name")
     if study.trials:
         print(f"joining study {name!r}: {study.n_evaluated} of {budget} trials recorded", file=sys.stderr)
@@ -367,8 +371,6 @@ def _executor(run: Mapping[str, Any]) -> Any:
         if run.get("timeout_s"):
             params["timeout_s"] = run["timeout_s"]
         return create_executor("ray", **params)
-    if run.get("address"):
-        raise ConfigError("address names a Ray cluster; use it with --executor ray")
     return run["executor"]
 
 
@@ -379,7 +381,9 @@ def _run(study, evaluator, run: Mapping[str, Any], ns: argparse.Namespace) -> in
                        timeout_s=None if run.get("executor") == "ray" else run.get("timeout_s"),
                        retries=run.get("retries"))
     except KeyboardInterrupt:
-        print(f"\ninterrupted; every finished trial is recorded. Continue with: archscout resume {study.storage.url}",
+        url = study.storage.url
+        hint = " (with the password in place of ***, or in PGPASSWORD)" if "***" in url else ""
+        print(f"\ninterrupted; every finished trial is recorded. Continue with: archscout resume {url}{hint}",
               file=sys.stderr)
         return 130
     _print_summary(study)

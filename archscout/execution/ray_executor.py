@@ -118,11 +118,20 @@ class RayExecutor(Executor):
             self.shutdown()
         ray = self._ray = require("ray", "ray")
         if not ray.is_initialized():
-            if self.address is None and not os.environ.get("RAY_ADDRESS"):
-                cpus = max(os.cpu_count() or 1, math.ceil(self.workers * self.num_cpus))
-                ray.init(num_cpus=cpus, include_dashboard=False, configure_logging=False)
-            else:  # connect (address None: to the cluster named by $RAY_ADDRESS, as Ray does)
-                ray.init(address=self.address)
+            target = self.address or os.environ.get("RAY_ADDRESS")
+            try:
+                if target is None:
+                    cpus = max(os.cpu_count() or 1, math.ceil(self.workers * self.num_cpus))
+                    ray.init(num_cpus=cpus, include_dashboard=False, configure_logging=False)
+                else:  # connect (address None: to the cluster named by $RAY_ADDRESS, as Ray does)
+                    ray.init(address=target)
+            except Exception as e:  # noqa: BLE001 - Ray raises ValueError/ConnectionError/RuntimeError here
+                where = f"the Ray cluster at {target!r}" if target else "a local Ray"
+                first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+                raise ConfigError(
+                    f"could not start or reach {where}: {first}; check the address (e.g. 'auto' on a cluster "
+                    "node, or ray://head:10001 with ray[client] installed) and that the cluster runs"
+                ) from None
             self._owns_ray = True
         try:
             self._check_cluster()
