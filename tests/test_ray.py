@@ -168,3 +168,43 @@ def test_an_executor_that_starts_ray_stops_it():
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     r = subprocess.run([sys.executable, "-c", _OWN_RAY], capture_output=True, text=True, timeout=180, env=env)
     assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-2000:]
+
+
+_CLUSTER_CLIENT = """
+import os, sys
+import archscout as asc
+from archscout.execution import RayExecutor
+
+study = asc.create_study(asc.create_space("nb201"), objectives=["acc"], strategy="random", seed=0)
+study.optimize(lambda arch: {"acc": float(os.getpid())}, budget=4, executor=RayExecutor(workers=2, address=sys.argv[1]))
+assert study.n_evaluated == 4
+assert all(t.metrics["acc"] != os.getpid() for t in study.trials)  # ran in the cluster's workers
+print("ok")
+"""
+
+
+def test_a_study_runs_on_an_existing_cluster():
+    """`ray start --head` a cluster of its own, then run a study on it with ``address=``."""
+    import shutil
+    import socket
+    import tempfile
+
+    tmp_path = tempfile.mkdtemp(prefix="asr", dir="/tmp")  # Ray's socket paths must stay short
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ray_bin = str(Path(sys.executable).with_name("ray"))
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env["RAY_TMPDIR"] = str(tmp_path)
+    start = subprocess.run([ray_bin, "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
+                            "--disable-usage-stats", f"--temp-dir={tmp_path}"],
+                           capture_output=True, text=True, timeout=180, env=env)
+    try:
+        assert start.returncode == 0, start.stderr[-2000:]
+        r = subprocess.run([sys.executable, "-c", _CLUSTER_CLIENT, f"127.0.0.1:{port}"], capture_output=True,
+                           text=True, timeout=180, env=env)
+        assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-2000:]
+    finally:
+        subprocess.run([ray_bin, "stop", "--force"], capture_output=True, timeout=120, env=env)
+        shutil.rmtree(tmp_path, ignore_errors=True)
