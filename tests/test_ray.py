@@ -183,28 +183,29 @@ print("ok")
 """
 
 
+_CLUSTER_HOLDER = """
+import sys
+import ray
+
+ctx = ray.init(num_cpus=2, include_dashboard=False)
+print(ctx.address_info["gcs_address"], flush=True)
+sys.stdin.read()  # until the test closes stdin
+ray.shutdown()
+"""
+
+
 def test_a_study_runs_on_an_existing_cluster():
-    """`ray start --head` a cluster of its own, then run a study on it with ``address=``."""
-    import shutil
-    import socket
-    import tempfile
-
-    tmp_path = tempfile.mkdtemp(prefix="asr", dir="/tmp")  # Ray's socket paths must stay short
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    ray_bin = str(Path(sys.executable).with_name("ray"))
+    """Another process holds a Ray cluster; a study runs on it through ``address=`` (and leaves it running)."""
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    env["RAY_TMPDIR"] = str(tmp_path)
-    start = subprocess.run([ray_bin, "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
-                            "--disable-usage-stats", f"--temp-dir={tmp_path}"],
-                           capture_output=True, text=True, timeout=180, env=env)
+    holder = subprocess.Popen([sys.executable, "-c", _CLUSTER_HOLDER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True, env=env)
     try:
-        assert start.returncode == 0, start.stderr[-2000:]
-        r = subprocess.run([sys.executable, "-c", _CLUSTER_CLIENT, f"127.0.0.1:{port}"], capture_output=True,
-                           text=True, timeout=180, env=env)
+        address = holder.stdout.readline().strip()
+        assert address, "the cluster did not start"
+        r = subprocess.run([sys.executable, "-c", _CLUSTER_CLIENT, address], capture_output=True, text=True,
+                           timeout=180, env=env)
         assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-2000:]
+        assert holder.poll() is None  # the cluster is still up: the executor only disconnected
     finally:
-        subprocess.run([ray_bin, "stop", "--force"], capture_output=True, timeout=120, env=env)
-        shutil.rmtree(tmp_path, ignore_errors=True)
+        holder.stdin.close()
+        holder.wait(timeout=120)
