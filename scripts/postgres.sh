@@ -9,7 +9,14 @@ have_server() {
   compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null 2>&1
 }
 
+ensure_user() {  # initdb and postgres refuse to run as root: the tests run them as the 'postgres' user
+  if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
+    useradd --system --no-create-home --shell /usr/sbin/nologin postgres
+  fi
+}
+
 if have_server; then
+  ensure_user
   exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
@@ -20,3 +27,4 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >/dev/null
 apt-get install -y -qq --no-install-recommends postgresql >/dev/null
 have_server || { echo "scripts/postgres.sh: installed postgresql but found no initdb" >&2; exit 1; }
+ensure_user
