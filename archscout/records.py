@@ -197,6 +197,18 @@ class StudyRecords:
     # --- starting and finishing trials --------------------------------------------------------------
     def _ask(self, budget: int | None) -> Trial | None:
         """Start a trial unless the study already holds ``budget`` evaluated or running trials (``None``)."""
+        # beat before the trial is recorded, so that no other driver ever sees it without a live owner
+        self._start_heartbeat()
+        try:
+            trial = self._start_trial(budget)
+        except BaseException:
+            self._stop_heartbeat_if_idle()
+            raise
+        if trial is None:
+            self._stop_heartbeat_if_idle()
+        return trial
+
+    def _start_trial(self, budget: int | None) -> Trial | None:
         self._sync()
         self._find_orphans()
         while self._requeue:
@@ -228,7 +240,6 @@ class StudyRecords:
                 payload = {"cand": cand.id, "arch": str(cand.arch), "fidelity": cand.fidelity,
                            "driver": self.driver, **extra}
                 seq = self.storage.append(self.name, "ask", number, payload)
-            self._start_heartbeat()
             if retry is not None:
                 self.strategy.note_pending(cand)
             self._last_seq = max(self._last_seq, seq)
@@ -255,7 +266,6 @@ class StudyRecords:
                 "cand": self._candidates[number].id, "arch": str(old.arch), "fidelity": old.fidelity,
                 "driver": self.driver, "claim": True,
             })
-        self._start_heartbeat()
         self._last_seq = max(self._last_seq, seq)
         self._owner[number] = self.driver
         return old
