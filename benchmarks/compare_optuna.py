@@ -21,15 +21,14 @@ Usage, from the repository root::
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import os
-import platform
 import sys
 import time
 
 import numpy as np
 
+from _results import write_json
 from archscout.benchmarks import create_benchmark
 from archscout.benchmarks.protocol import RunResult, run_protocol, summarize
 
@@ -215,17 +214,12 @@ def main(argv: list[str] | None = None) -> int:
     summary["elapsed_s"] = elapsed
     summary["seeds"] = ns.seeds
     summary["workers"] = ns.workers
-    summary["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
-    summary["command"] = " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:])
 
     print(markdown(summary, methods, wall))
     print(f"\nOptuna TPE distinct architectures per {ns.budget}-trial run: mean {np.mean(unique):.1f} "
           f"(min {min(unique)}, max {max(unique)})")
     print(f"total elapsed {elapsed:.1f} s on {os.cpu_count()} CPUs, {ns.workers} worker processes")
-    os.makedirs(os.path.dirname(os.path.abspath(ns.out)), exist_ok=True)
-    with open(ns.out, "w") as f:
-        json.dump(summary, f, indent=1)
-    print(f"wrote {ns.out}")
+    write_json(summary, ns.out)
     return 0
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import platform
 import shutil
@@ -35,6 +34,7 @@ import time
 
 import numpy as np
 
+from _results import write_json
 from archscout.benchmarks import create_benchmark
 
 DEFAULT_TABLE = os.path.join("..", "shared", "data", "nas-bench-201", "nb201_cifar10.csv")
@@ -174,14 +174,9 @@ def main(argv: list[str] | None = None) -> int:
         "optuna_trials_differ": opt_trials != ns.trials,
         "timing": "wall time of the ask/lookup/tell loop divided by trials; study and storage creation excluded",
         "versions": {"optuna": optuna.__version__, "numpy": np.__version__, "python": platform.python_version()},
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "elapsed_s": elapsed,
-        "command": " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:]),
     }
-    os.makedirs(os.path.dirname(os.path.abspath(ns.out)), exist_ok=True)
-    with open(ns.out, "w") as f:
-        json.dump(out, f, indent=1)
-    print(f"wrote {ns.out}")
+    write_json(out, ns.out)
     return 0
 
 

@@ -16,7 +16,6 @@ Usage, from the repository root::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -24,6 +23,7 @@ import sys
 import time
 
 import archscout as asc
+from _results import write_json
 from archscout.execution import ProcessExecutor, RayExecutor
 
 
@@ -110,14 +110,9 @@ def main(argv: list[str] | None = None) -> int:
         "timing": "wall time of Study.optimize (executor start included) after a Ray warm-up run",
         "versions": {"ray": ray_version, "archscout": asc.__version__ if hasattr(asc, "__version__") else None,
                      "python": platform.python_version()},
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "elapsed_s": elapsed,
-        "command": " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:]),
     }
-    os.makedirs(os.path.dirname(os.path.abspath(ns.out)), exist_ok=True)
-    with open(ns.out, "w") as f:
-        json.dump(out, f, indent=1)
-    print(f"wrote {ns.out}")
+    write_json(out, ns.out)
     return 0
 
 
