@@ -322,9 +322,9 @@ def cmd_search(ns: argparse.Namespace) -> int:
         "executor": ex.get("executor", "inline"),
         "workers": int(ex.get("workers", 2 if ex.get("executor") in ("process", "ray") else 1)),
         "budget": budget,
-        "timeout_s": _check_execution(ex, "timeout_s"),
-        "retries": _check_execution(ex, "retries"),
-        "address": _check_execution(ex, "address"),
+        "timeout_s": ex.get("timeout_s"),
+        "retries": ex.get("retries"),
+        "address": ex.get("address"),
     }
     if run["address"] and run["executor"] != "ray":
         raise ConfigError("address names a Ray cluster; use it with --executor ray")
@@ -345,19 +345,6 @@ def cmd_search(ns: argparse.Namespace) -> int:
     if study.trials:
         print(f"joining study {name!r}: {study.n_evaluated} of {budget} trials recorded", file=sys.stderr)
     return _run(study, evaluator, run, ns)
-
-
-def _check_execution(ex: Mapping[str, Any], key: str) -> Any:
-    value = ex.get(key)
-    if value is None:
-        return None
-    if key == "timeout_s" and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0):
-        raise ConfigError(f"timeout_s must be a positive number of seconds, got {value!r}")
-    if key == "retries" and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-        raise ConfigError(f"retries must be an integer >= 0, got {value!r}")
-    if key == "address" and (not isinstance(value, str) or not value):
-        raise ConfigError(f"address must be a Ray address such as 'auto' or 'ray://host:10001', got {value!r}")
-    return value
 
 
 def _executor(run: Mapping[str, Any]) -> Any:

@@ -18,12 +18,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ConfigError
+from .execution.base import FAILURES
 from .storage.base import DriverBeat, Storage
 
 __all__ = ["RetryPolicy", "STALE_POLICIES", "Heartbeat", "new_driver_id", "driver_stopped", "pid_alive"]
 
 STALE_POLICIES = ("requeue", "fail")
-FAILURE_KINDS = ("error", "invalid", "timeout", "worker_died", "driver_died")
+FAILURE_DRIVER_DIED = "driver_died"  # the driver stopped while the trial ran (on_stale="fail")
+FAILURE_KINDS = (*FAILURES, FAILURE_DRIVER_DIED)
 HOST = socket.gethostname()
 
 

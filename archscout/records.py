@@ -10,8 +10,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .drivers import STALE_POLICIES, Heartbeat, driver_stopped, new_driver_id
+from .drivers import FAILURE_DRIVER_DIED, STALE_POLICIES, Heartbeat, driver_stopped, new_driver_id
 from .errors import ConfigError, SpaceExhaustedError
+from .execution.base import FAILURE_ERROR, FAILURE_INVALID
 from .objectives import Candidate, Objective, Result, TrialState
 from .space import Architecture, Space
 from .storage import Storage
@@ -191,7 +192,7 @@ class StudyRecords:
             return
         for n in stopped:
             owner = self._owner.get(n)
-            self._finish(n, None, state=TrialState.FAILED, failure="driver_died", expect_owner=owner,
+            self._finish(n, None, state=TrialState.FAILED, failure=FAILURE_DRIVER_DIED, expect_owner=owner,
                          error=f"its driver {owner} stopped while it ran; failed because on_stale='fail'")
 
     # --- starting and finishing trials --------------------------------------------------------------
@@ -295,7 +296,7 @@ class StudyRecords:
         if state == TrialState.COMPLETE:
             clean, error = _check_metrics(metrics, self.objectives)
             if error is not None:
-                state, failure = TrialState.FAILED, "invalid"
+                state, failure = TrialState.FAILED, FAILURE_INVALID
         elif metrics:
             clean = {k: float(v) for k, v in metrics.items()}
         if state == TrialState.FAILED and not error:
@@ -306,7 +307,7 @@ class StudyRecords:
             "finished_at": finished_at if finished_at is not None else time.time(),
         }
         if state == TrialState.FAILED:
-            payload["failure"] = failure or "error"
+            payload["failure"] = failure or FAILURE_ERROR
         with self.storage.locked(self.name):
             self._sync()
             if self._trials[number].state != TrialState.RUNNING:

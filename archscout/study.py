@@ -15,7 +15,7 @@ from . import __version__
 from .drivers import RetryPolicy
 from .errors import ConfigError, ConstraintError, SpaceExhaustedError, StorageError, StudyExistsError
 from .execution import Executor, Job, as_evaluator, create_executor, run_evaluation
-from .execution.base import WithCosts
+from .execution.base import FAILURE_ERROR, WithCosts
 from .objectives import (
     Constraint, Objective, Result, TrialState, pareto_mask, parse_constraints, parse_objectives,
 )
@@ -186,7 +186,7 @@ class Study(StudyRecords):
                         break
                     costs, error = self.cheap_costs(trial.arch)
                     if error is not None or not self.meets_constraints(costs):
-                        record(self._finish(trial.number, costs, error=error, failure="error",
+                        record(self._finish(trial.number, costs, error=error, failure=FAILURE_ERROR,
                                             state=TrialState.FAILED if error else TrialState.INFEASIBLE))
                         if error is not None:
                             continue
@@ -201,7 +201,7 @@ class Study(StudyRecords):
                     for c in ex.poll():
                         costs = running.pop(c.number, {})
                         metrics = None if c.metrics is None else {**costs, **c.metrics}
-                        failure = getattr(c, "failure", None) or ("error" if c.error else None)
+                        failure = c.failure or (FAILURE_ERROR if c.error else None)
                         t = self._finish(c.number, metrics, error=c.error, started_at=c.started_at,
                                          finished_at=c.finished_at, failure=failure, expect_owner=self.driver)
                         if t is None:
