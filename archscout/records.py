@@ -107,7 +107,8 @@ class StudyRecords:
                 drivers.add(ev.payload.get("driver"))
             diverged |= self._apply_event(ev, reproduce=reproduce)
         # with several drivers the records interleave their proposals: divergence is expected then
-        if diverged and len(drivers) <= 1 and not self.storage.drivers(self.name):
+        live = any(not driver_stopped(b, self.stale_after_s) for b in self.storage.drivers(self.name).values())
+        if diverged and len(drivers) <= 1 and not live:
             warnings.warn(
                 f"replaying study {self.name!r}: the strategy proposed other architectures than the records "
                 "(was it changed?); every recorded result is kept and told to it", stacklevel=3,
