@@ -415,6 +415,8 @@ def _print_summary(study) -> None:
     best = s["best"]
     counts = ", ".join(f"{v} {k}" for k, v in sorted(s["counts"].items()))
     print(f"study {s['study']!r} in {s['storage']}: {counts}")
+    if s["failures"]:
+        print("failed: " + ", ".join(f"{v} {k}" for k, v in sorted(s["failures"].items())))
     if best:
         o = study.objectives[0].name
         print(f"best: trial {best['number']} {o}={best['metrics'][o]:.6g} arch {best['arch']}")
@@ -430,10 +432,11 @@ def cmd_show(ns: argparse.Namespace) -> int:
         return 0
     _print_summary(study)
     names = [o.name for o in study.objectives]
-    print(f"{'number':>6}  {'state':<10}" + "".join(f"{n:>18}" for n in names) + "  arch")
+    print(f"{'number':>6}  {'state':<20}" + "".join(f"{n:>18}" for n in names) + "  arch")
     for t in study.trials:
         vals = "".join(f"{t.metrics[n]:>18.6g}" if n in t.metrics else f"{'-':>18}" for n in names)
-        print(f"{t.number:>6}  {t.state:<10}{vals}  {t.arch}")
+        state = f"{t.state} ({t.failure})" if t.failure else t.state
+        print(f"{t.number:>6}  {state:<20}{vals}  {t.arch}")
     return 0
 
 

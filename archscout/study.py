@@ -292,8 +292,11 @@ class Study(StudyRecords):
 
     def summary(self) -> dict:
         counts: dict[str, int] = {}
+        failures: dict[str, int] = {}  # failed trials by kind (error, invalid, timeout, worker_died, driver_died)
         for t in self._trials.values():
             counts[t.state] = counts.get(t.state, 0) + 1
+            if t.state == TrialState.FAILED:
+                failures[t.failure or "error"] = failures.get(t.failure or "error", 0) + 1
         best = self.best_trial
         return {
             "study": self.name,
@@ -304,6 +307,7 @@ class Study(StudyRecords):
             "objectives": [o.to_config() for o in self.objectives],
             "constraints": [c.to_config() for c in self.constraints],
             "counts": counts,
+            "failures": failures,
             "best": None if best is None else best.to_json(),
             "pareto_front": [t.number for t in self.pareto_front()],
         }

@@ -167,7 +167,7 @@ def test_a_late_result_of_a_stopped_driver_is_not_recorded_twice(tmp_path):
 
 
 # --- failing evaluations, timeouts, retries -------------------------------------------------------
-def test_failures_are_recorded_with_their_kind_and_retried(tmp_path):
+def test_failures_are_recorded_with_their_kind_and_retried(tmp_path, capsys):
     ev = FaultyEvaluator(rate=0.5, seed=3, hang_s=60, kinds=("raise", "nan", "kill", "hang"))
     study = asc.create_study(SOAK_SPACE, objectives=["score"], strategy="random", storage=str(tmp_path / "f.db"),
                              seed=0)
@@ -189,6 +189,14 @@ def test_failures_are_recorded_with_their_kind_and_retried(tmp_path):
     firsts = {t.number for t in trials if t.failure in ("timeout", "worker_died") and "retry_of" not in asks[t.number]}
     assert retries and {p["retry_of"] for p in retries} <= firsts
     assert all(p["attempt"] == 2 and p["arch"] == asks[p["retry_of"]]["arch"] for p in retries)  # once, same arch
+    kinds = Counter(t.failure for t in trials if t.state == "failed")
+    assert study.summary()["failures"] == dict(kinds)
+    from archscout.cli import main
+
+    assert main(["show", str(tmp_path / "f.db")]) == 0
+    shown = capsys.readouterr().out
+    assert "failed: " + ", ".join(f"{v} {k}" for k, v in sorted(kinds.items())) in shown
+    assert "failed (timeout)" in shown
     study.close()
 
 
