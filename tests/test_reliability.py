@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 
 import numpy as np
@@ -305,3 +306,40 @@ def test_kill_minus_nine_at_ten_random_moments(nb201_table, tmp_path):
     assert all(t.metrics["valid_acc_200ep"] == vals[str(t.arch)] for t in study.trials)
     json.dumps([t.to_json() for t in study.trials])
     study.close()
+
+
+def test_a_killed_driver_among_three_leaves_its_trials_to_the_others(nb201_table, tmp_path):
+    """Three `archscout search` processes share a study; one is killed -9 while it runs trials: the other two
+    take its trials over (its process is gone, so at once) and finish exactly the budget, nothing twice."""
+    db = tmp_path / "three.db"
+    args = ["search", "--benchmark", "nb201", "--table", nb201_table, "--objective", "valid_acc_200ep",
+            "--budget", 50, "--seed", 0, "--storage", db, "--replay-time-scale", "0.0002", "--executor", "process",
+            "--workers", 2, "--no-progress"]
+    procs = [subprocess.Popen(_cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    victim = procs[1]
+    tag = f":{victim.pid}:"
+    running: set[int] = set()
+    for _ in range(600):  # until the victim holds a running trial (at most 60 s)
+        if db.exists():
+            try:
+                events = _events(str(db), "default")
+            except StorageError:
+                events = []
+            told = {e.trial for e in events if e.kind == "tell"}
+            running = {e.trial for e in events if e.kind == "ask" and tag in e.payload["driver"]} - told
+            if running:
+                break
+        time.sleep(0.1)
+    assert running, "the victim never started a trial"
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait()
+    for p in (procs[0], procs[2]):
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err[-2000:]
+    events = _events(str(db), "default")
+    _check_records(events, 50)
+    claims = {e.trial for e in events if e.kind == "ask" and e.payload.get("claim")}
+    victims = {e.trial for e in events if e.kind == "ask" and not e.payload.get("claim") and tag in e.payload["driver"]}
+    assert claims and claims <= victims  # its running trials, and only they, were taken over
+    assert all(e.payload["state"] == "complete" for e in events if e.kind == "tell")
