@@ -20,8 +20,10 @@ if have_server; then
   exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
-  echo "scripts/postgres.sh: PostgreSQL server binaries are missing; install the 'postgresql' package as root" >&2
-  exit 1
+  # not fatal: the PostgreSQL storage tests then skip (CI runs as root and sets ARCHSCOUT_REQUIRE_POSTGRES=1)
+  echo "scripts/postgres.sh: PostgreSQL server binaries are missing and this is not root; the PostgreSQL tests" \
+       "will be skipped (install the 'postgresql' package to run them)" >&2
+  exit 0
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >/dev/null
