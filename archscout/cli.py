@@ -331,7 +331,7 @@ def cmd_search(ns: argparse.Namespace) -> int:
     objective = bench.objective
     storage = st.get("storage") or os.path.join("runs", "search.db")
     name = st.get("name") or "default"
-    from .storage.postgres import mask_url
+    from .storage.base import mask_url
 
     print(f"recording trials in {mask_url(storage)}", file=sys.stderr)
     # several `archscout search` processes started on one storage join one study and share its budget

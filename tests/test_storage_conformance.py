@@ -418,7 +418,7 @@ def test_postgres_bad_urls_are_clear(postgres_server):  # noqa: F811
 
 
 def test_postgres_url_masks_password(postgres_server):  # noqa: F811
-    from archscout.storage.postgres import mask_url
+    from archscout.storage.base import mask_url
 
     assert mask_url("postgresql://bob:pw%40x@h:5/db?sslmode=require") == "postgresql://bob:***@h:5/db?sslmode=require"
     assert mask_url("postgres://h/db?password=abc&x=1") == "postgres://h/db?password=***&x=1"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from ..errors import StorageError
-from .base import SCHEMA_VERSION, Event, InMemoryStorage, Storage
+from .base import SCHEMA_VERSION, Event, InMemoryStorage, Storage, mask_url
 
 __all__ = ["SCHEMA_VERSION", "Event", "Storage", "InMemoryStorage", "create_storage"]
 
@@ -45,8 +45,6 @@ def create_storage(url: str | os.PathLike | Storage | None) -> Storage:
             from .postgres import PostgresStorage
 
             return PostgresStorage(text)
-        from .postgres import mask_url
-
         raise StorageError(
             f"unsupported storage URL scheme {scheme!r} in {mask_url(text)!r}; use a file path, sqlite:///path.db, "
             "postgresql://user:password@host:5432/dbname or 'memory'"

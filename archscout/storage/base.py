@@ -19,15 +19,17 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import re
 import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import StorageError, StudyExistsError
 
-__all__ = ["SCHEMA_VERSION", "Event", "DriverBeat", "Storage", "InMemoryStorage", "dumps", "loads"]
+__all__ = ["SCHEMA_VERSION", "Event", "DriverBeat", "Storage", "InMemoryStorage", "dumps", "loads", "mask_url"]
 
 SCHEMA_VERSION = 1
 
@@ -59,6 +61,22 @@ def _default(obj: Any) -> Any:
 
 def loads(text: str) -> Any:
     return json.loads(text)
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password (in the user part or a ``password=`` parameter) replaced by ``***``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return re.sub(r"(?i)(password=)[^&\s]*", r"\1***", url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        user, _, host = netloc.rpartition("@")
+        if ":" in user:
+            user = user.split(":", 1)[0] + ":***"
+        netloc = f"{user}@{host}"
+    query = re.sub(r"(?i)(^|&)(password=)[^&]*", r"\1\2***", parts.query)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 @dataclass(frozen=True)

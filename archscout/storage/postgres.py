@@ -27,13 +27,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 from .. import __version__
 from ..errors import StorageError, StorageVersionError, StudyExistsError, require
-from .base import SCHEMA_VERSION, DriverBeat, Event, Storage, dumps, loads
+from .base import SCHEMA_VERSION, DriverBeat, Event, Storage, dumps, loads, mask_url
 
-__all__ = ["PostgresStorage", "mask_url"]
+__all__ = ["PostgresStorage"]
 
 T = TypeVar("T")
 
@@ -54,22 +53,6 @@ _SCHEMA_LOCK = 0x61726368_73636F75  # pg_advisory_xact_lock key that serialises 
 _NOW = "EXTRACT(EPOCH FROM clock_timestamp())::double precision"
 _ATTEMPTS = 5  # tries of a retryable operation
 _BACKOFF_S = 0.1  # first wait between tries; doubles each time (with jitter)
-
-
-def mask_url(url: str) -> str:
-    """``url`` with its password (in the user part or a ``password=`` parameter) replaced by ``***``."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return re.sub(r"(?i)(password=)[^&\s]*", r"\1***", url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        user, _, host = netloc.rpartition("@")
-        if ":" in user:
-            user = user.split(":", 1)[0] + ":***"
-        netloc = f"{user}@{host}"
-    query = re.sub(r"(?i)(^|&)(password=)[^&]*", r"\1\2***", parts.query)
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 class PostgresStorage(Storage):
