@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ConfigError
-from .execution.base import FAILURES
+from .execution.base import FAILURES, pid_alive
 from .storage.base import DriverBeat, Storage
 
-__all__ = ["RetryPolicy", "STALE_POLICIES", "Heartbeat", "new_driver_id", "driver_stopped", "pid_alive"]
+__all__ = ["RetryPolicy", "STALE_POLICIES", "Heartbeat", "new_driver_id", "driver_stopped"]
 
 STALE_POLICIES = ("requeue", "fail")
 FAILURE_DRIVER_DIED = "driver_died"  # the driver stopped while the trial ran (on_stale="fail")
@@ -81,22 +81,6 @@ def new_driver_id() -> str:
 
 def driver_info() -> dict[str, Any]:
     return {"pid": os.getpid(), "host": HOST, "started_at": time.time()}
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` of this machine is alive (a zombie, killed but not yet reaped, is not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            state = f.read().rsplit(b")", 1)[1].split()[0]
-        return state not in (b"Z", b"X")
-    except (OSError, IndexError):
-        return True
 
 
 def driver_stopped(beat: DriverBeat | None, stale_after_s: float) -> bool:

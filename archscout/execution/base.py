@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import signal
 import threading
 import time
@@ -19,7 +20,7 @@ __all__ = [
     "Evaluator", "FunctionEvaluator", "WithCosts", "Job", "Completion", "Executor", "Outcome",
     "run_evaluation", "evaluation_outcome", "as_evaluator", "time_limit", "alarm_usable", "EvaluationTimeout",
     "timeout_message",
-    "check_workers", "check_timeout",
+    "check_workers", "check_timeout", "pid_alive",
     "FAILURE_ERROR", "FAILURE_INVALID", "FAILURE_TIMEOUT", "FAILURE_WORKER_DIED", "FAILURES",
 ]
 
@@ -283,3 +284,19 @@ class Executor:
 
     def __exit__(self, *exc: Any) -> None:
         self.shutdown()
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this machine is alive (a zombie, killed but not yet reaped, is not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[1].split()[0]
+        return state not in (b"Z", b"X")
+    except (OSError, IndexError):
+        return True

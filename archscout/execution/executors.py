@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import heapq
-import os
 import time
 
 from ..errors import ConfigError
@@ -113,7 +112,3 @@ class SimulatedExecutor(Executor):
 
     def now(self) -> float:
         return self._clock
-
-
-def default_workers() -> int:
-    return max(1, min(os.cpu_count() or 1, 2))

@@ -20,7 +20,7 @@ from typing import Any
 from ..errors import ConfigError
 from .base import (
     FAILURE_ERROR, FAILURE_TIMEOUT, FAILURE_WORKER_DIED, Completion, Evaluator, Executor, Job, Outcome,
-    check_timeout, check_workers, evaluation_outcome, timeout_message,
+    check_timeout, check_workers, evaluation_outcome, pid_alive, timeout_message,
 )
 
 __all__ = ["ProcessExecutor"]
@@ -64,19 +64,10 @@ def _exit_with_driver(driver_pid: int, interval_s: float = 0.5) -> None:
     daemon thread exits the process once the driver is gone or the worker was re-parented."""
     ppid0 = os.getppid()
 
-    def driver_alive() -> bool:
-        try:
-            os.kill(driver_pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:  # pragma: no cover - the pid exists (reused by someone else): cannot tell
-            return True
-        return True
-
     def watch() -> None:
         while True:
             time.sleep(interval_s)
-            if os.getppid() != ppid0 or not driver_alive():
+            if os.getppid() != ppid0 or not pid_alive(driver_pid):
                 os._exit(1)
 
     threading.Thread(target=watch, name="archscout-driver-watch", daemon=True).start()
