@@ -326,8 +326,7 @@ def cmd_search(ns: argparse.Namespace) -> int:
         "retries": ex.get("retries"),
         "address": ex.get("address"),
     }
-    if run["address"] and run["executor"] != "ray":
-        raise ConfigError("address names a Ray cluster; use it with --executor ray")
+    _check_address(run)
     objective = bench.objective
     storage = st.get("storage") or os.path.join("runs", "search.db")
     name = st.get("name") or "default"
@@ -347,26 +346,26 @@ def cmd_search(ns: argparse.Namespace) -> int:
     return _run(study, evaluator, run, ns)
 
 
-def _executor(run: Mapping[str, Any]) -> Any:
-    """The executor named in ``run`` (a Ray one gets the cluster address and the per-trial timeout)."""
-    if run.get("executor") == "ray":
-        from .execution import create_executor
+def _check_address(run: Mapping[str, Any]) -> None:
+    if run.get("address") and run.get("executor") != "ray":
+        raise ConfigError("address names a Ray cluster; use it with --executor ray")
 
-        params: dict[str, Any] = {"workers": run["workers"]}
-        if run.get("address"):
-            params["address"] = run["address"]
-        if run.get("timeout_s"):
-            params["timeout_s"] = run["timeout_s"]
-        return create_executor("ray", **params)
-    return run["executor"]
+
+def _executor(run: Mapping[str, Any]) -> Any:
+    """The executor ``run`` names, with its workers, per-trial timeout and (Ray) cluster address."""
+    from .execution import create_executor
+
+    params: dict[str, Any] = {"workers": run["workers"]}
+    for key in ("timeout_s", "address"):
+        if run.get(key):
+            params[key] = run[key]
+    return create_executor(run["executor"], **params)
 
 
 def _run(study, evaluator, run: Mapping[str, Any], ns: argparse.Namespace) -> int:
     try:
-        study.optimize(evaluator, budget=run["budget"], executor=_executor(run), workers=run["workers"],
-                       progress=not getattr(ns, "no_progress", False),
-                       timeout_s=None if run.get("executor") == "ray" else run.get("timeout_s"),
-                       retries=run.get("retries"))
+        study.optimize(evaluator, budget=run["budget"], executor=_executor(run),
+                       progress=not getattr(ns, "no_progress", False), retries=run.get("retries"))
     except KeyboardInterrupt:
         url = study.storage.url
         hint = " (with the password in place of ***, or in PGPASSWORD)" if "***" in url else ""
@@ -390,6 +389,7 @@ def cmd_resume(ns: argparse.Namespace) -> int:
     for key in ("budget", "executor", "workers", "timeout_s", "retries", "address"):
         if getattr(ns, key, None) is not None:
             run[key] = getattr(ns, key)
+    _check_address(run)
     bench = _build_benchmark(run["benchmark"]["name"], run["benchmark"]["params"])
     evaluator = bench.evaluator(replay_time_scale=run.get("replay_time_scale", 0.0))
     done = study.n_evaluated
