@@ -74,6 +74,7 @@ class SQLiteStorage(Storage):
         self.timeout_s = float(timeout_s)
         self._lock = threading.RLock()  # one connection, shared by the driver and its heartbeat thread
         self._in_tx = False
+        self._known: set[str] = set()  # study names seen to exist
         exists = os.path.exists(self.path)
         if exists and os.path.isdir(self.path):
             raise StorageError(f"storage path {self.path!r} is a folder; give a file path such as runs/study.db")
@@ -213,8 +214,10 @@ class SQLiteStorage(Storage):
                 raise StorageError("locked() is not reentrant: a transaction on this storage is already open")
             try:
                 with self._write():
-                    if not self._conn.execute("SELECT 1 FROM studies WHERE name=?", (name,)).fetchone():
-                        raise StorageError(f"{self.path!r} has no study {name!r}; it has {self.study_names()}")
+                    if name not in self._known:  # studies are never deleted: checked once per name
+                        if not self._conn.execute("SELECT 1 FROM studies WHERE name=?", (name,)).fetchone():
+                            raise StorageError(f"{self.path!r} has no study {name!r}; it has {self.study_names()}")
+                        self._known.add(name)
                     yield
             except sqlite3.Error as e:
                 raise self._fail("write to", e) from None
