@@ -458,8 +458,9 @@ def _add_benchmark_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cost-column", dest="cost_column", action="append", help="cost column to load (repeatable)")
     p.add_argument("--space", help="space of a generic 'tabular' benchmark (a registered space name)")
     p.add_argument("--hash-rule", dest="hash_rule", choices=["nb201", "strict", "none"],
-                   help="which cells count as the same function for dedup (nb201 only; 'none' keeps every cell "
-                        "distinct, for costs such as latency that differ within a functional class)")
+                   help="which cells count as the same function for dedup (nb201 and transnas-micro; 'none' keeps "
+                        "every cell distinct, for costs such as latency that differ within a functional class; "
+                        "default: nb201, or none for nb201 with a --cost-column)")
 
 
 def build_parser() -> argparse.ArgumentParser:

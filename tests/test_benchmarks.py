@@ -37,6 +37,22 @@ def test_cost_columns_join_by_architecture(nb201_table, latency_table):
     assert m["raspi4_ms"] == float(rows[0]["raspi4_ms"])
 
 
+def test_nb201_with_a_cost_keeps_every_cell_distinct(nb201_table, latency_table):
+    """Cells of one functional class differ in latency, so with a cost column dedup by function is off by
+    default (the true front's cells stay reachable); an explicit rule still wins."""
+    plain = create_benchmark("nb201", table=str(nb201_table))
+    costed = create_benchmark("nb201", table=str(nb201_table), cost_table=str(latency_table),
+                              cost_columns=["pixel3_ms"])
+    forced = create_benchmark("nb201", table=str(nb201_table), cost_table=str(latency_table),
+                              cost_columns=["pixel3_ms"], hash_rule="nb201")
+    a = plain.space.parse("|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|")
+    b = plain.space.parse("|nor_conv_3x3~0|+|none~0|nor_conv_1x1~1|+|skip_connect~0|none~1|none~2|")
+    assert plain.space.parse(str(a)).functional_hash() == plain.space.parse(str(b)).functional_hash()
+    assert costed.space.parse(str(a)).functional_hash() != costed.space.parse(str(b)).functional_hash()
+    assert forced.space.parse(str(a)).functional_hash() == forced.space.parse(str(b)).functional_hash()
+    assert [s.params["cell"].hash_rule for s in (plain.space, costed.space, forced.space)] == ["nb201", "none", "nb201"]
+
+
 def test_generic_loader_on_a_small_table(tmp_path):
     sp = asc.Space({"w": asc.Choice([8, 16]), "d": asc.Ordinal([1, 2])})
     path = tmp_path / "t.csv"

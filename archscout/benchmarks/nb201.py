@@ -31,14 +31,21 @@ def nb201(
     cost_columns: Sequence[str] = (),
     arch_column: str = "arch_str",
     epoch_time_column: str | None = "nats_train_time_per_epoch_s",
-    hash_rule: str = "nb201",
+    hash_rule: str | None = None,
 ) -> TabularBenchmark:
     """NAS-Bench-201 (15,625 cells): fidelities 12 and 200 epochs; costs joinable from a latency table.
+
+    ``hash_rule``: which cells count as one function for dedup (see the ``nb201`` space). By default
+    ``"nb201"``, or ``"none"`` when cost columns are loaded: cells of one functional class differ in latency
+    (their dead branches still run on the device), so with a cost each cell is its own candidate and the
+    table's true Pareto front stays reachable.
 
     A ``*_200ep`` metric is read at fidelity 12 from its ``*_12ep`` column when the table has it (CIFAR-10's
     test column at 12 epochs is ``test_acc_12ep_trainval``). The simulated clock prices a trial at
     ``epoch_time_column`` times the epochs when the table has that column (CIFAR-10 does).
     """
+    if hash_rule is None:
+        hash_rule = "none" if cost_columns else "nb201"
     path = _table_path(table)
     header = _header(path) if os.path.isfile(path) else []
     wanted = list(dict.fromkeys([objective] + ([report] if report else []) + list(metrics)))
