@@ -113,6 +113,39 @@ def test_mobo_uses_known_costs_and_never_proposes_known_infeasible():
         s.tell(c, Result("complete", {"score": score(c.arch), "convs": convs}))
 
 
+def test_mobo_top_steps_ignore_the_known_cost():
+    """With a known cost, every ``top_every``-th proposal maximises the UCB of the modelled objective alone:
+    with ``top_every=1`` (and the cost kept out of the model's inputs) two opposite cost models give the same
+    proposals; with the staircase alone (``top_every=0``) they do not."""
+    class Convs:
+        cheap = True
+
+        def __init__(self, sign):
+            self.sign = sign
+
+        def predict(self, arch):
+            return 3.0 + self.sign * float(sum(op.startswith("nor_conv") for op in arch.values[0]))
+
+    objs = [asc.Objective("score", "max"), asc.Objective("convs", "min")]
+
+    def trail(top_every, sign):
+        s = asc.create_strategy("mobo", SPACE, objectives=objs, seed=3, top_every=top_every, cost_weight=0.0)
+        cost = Convs(sign)
+        s.attach(cost_models={"convs": cost})
+        out = []
+        for _ in range(25):
+            c = s.ask()
+            out.append(str(c.arch))
+            s.tell(c, Result("complete", {"score": score(c.arch), "convs": cost.predict(c.arch)}))
+        return out
+
+    assert trail(1, 1.0) == trail(1, -1.0)
+    assert trail(0, 1.0)[:10] == trail(0, -1.0)[:10]  # the same random start
+    assert trail(0, 1.0) != trail(0, -1.0)
+    with pytest.raises(ConfigError, match="top_every"):
+        asc.create_strategy("mobo", SPACE, objectives=objs, top_every=-1)
+
+
 def test_auto_choices_and_state():
     objs = [asc.Objective("score", "max"), asc.Objective("lat", "min")]
     assert asc.create_strategy("auto", SPACE).inner.name == "smbo"

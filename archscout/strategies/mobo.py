@@ -6,8 +6,11 @@ attached to the study gives it (e.g. latency from a table or a predictor), else 
 Gaussian process fitted to the results (the same kernel and features as :class:`~archscout.strategies.SMBO`).
 With two objectives the candidate whose optimistic point adds the most hypervolume to the front of the
 feasible results is proposed (exact, vectorised); with three or more, a random Chebyshev scalarisation of
-the normalised optimistic values is maximised (ParEGO). Candidates whose known costs break a constraint are
-never proposed.
+the normalised optimistic values is maximised (ParEGO). With two objectives of which one is a known cheap
+cost, the default acquisition is instead how far the optimistic value rises above the current front's
+staircase at the candidate's cost, and every ``top_every``-th proposal looks for the most accurate end of the
+front alone (UCB of the modelled objective, as ``smbo``). Candidates whose known costs break a constraint
+are never proposed.
 
 Pending candidates (asynchronous search: asked here, or noted as evaluated elsewhere) are fantasised as
 the models' mean predictions (kriging believer) while the next candidate is chosen: each GP's variance
@@ -45,6 +48,10 @@ class MultiObjectiveSMBO(_GPMixin, _SurrogateStrategy):
         beta: optimism of the modelled objectives (``mean + beta * std``, >= 0).
         cost_weight: weight of the known costs (their standardised logs) among the model's inputs: the
             cost of a network says much about its accuracy (0: architecture features only).
+        top_every / top_beta: with the staircase acquisitions, every ``top_every``-th proposal (counting
+            results and pending candidates; 0: never) maximises ``mean + top_beta * std`` of the modelled
+            objective alone, as :class:`~archscout.strategies.SMBO` does, whatever the known cost: the
+            staircase gap alone explores the most accurate, most expensive end of the front too little.
         degree / noise: GP kernel degree and noise (see :class:`~archscout.strategies.SMBO`).
         n_init / pool_limit / pool_size: random initial proposals (chosen among unseen architectures that
             meet the constraints on known costs); candidate pool settings.
@@ -56,8 +63,10 @@ class MultiObjectiveSMBO(_GPMixin, _SurrogateStrategy):
     def __init__(self, space, objectives=None, constraints=(), seed=None, dedup=True,
                  acquisition: str = "staircase-ucb", beta: float = 1.0, cost_weight: float = 0.5,
                  degree: int = 3, noise: float = 0.05, n_init: int = 10, pool_limit: int = 100_000,
-                 pool_size: int = 1000) -> None:
+                 pool_size: int = 1000, top_every: int = 8, top_beta: float = 2.5) -> None:
         super().__init__(space, objectives, constraints, seed, dedup, n_init, pool_limit, pool_size)
+        self.top_every = check_int("top_every", top_every, 0)
+        self.top_beta = check_number("top_beta", top_beta, 0.0)
         self.beta = check_number("beta", beta, 0.0)
         self.cost_weight = check_number("cost_weight", cost_weight, 0.0)
         self.acquisition = check_choice("acquisition", acquisition, ("staircase", "staircase-ucb", "hvi"))
@@ -173,6 +182,8 @@ class MultiObjectiveSMBO(_GPMixin, _SurrogateStrategy):
             bk, bm = believed[0][:, k], believed[1](y)
             have = ~np.isnan(bk)
             obs_k, obs_y = np.concatenate([obs_k, bk[have]]), np.concatenate([obs_y, bm[have]])
+        if self.top_every and (len(self._vals) + len(self._pending)) % self.top_every == 0:
+            return mu + self.top_beta * sd  # a step for the most accurate end: UCB of the modelled value alone
         order = np.argsort(-obs_k, kind="stable")  # best known value first
         ks, best = obs_k[order], np.maximum.accumulate(obs_y[order])
         # best modelled value among results at least as good on the known axis as each candidate
@@ -312,7 +323,7 @@ class MultiObjectiveSMBO(_GPMixin, _SurrogateStrategy):
             return super()._propose()
 
     def _params(self) -> dict[str, Any]:
-        return {"acquisition": self.acquisition, "beta": self.beta, "cost_weight": self.cost_weight, "degree": self.degree, "noise": self.noise, **super()._params()}
+        return {"acquisition": self.acquisition, "beta": self.beta, "cost_weight": self.cost_weight, "degree": self.degree, "noise": self.noise, "top_every": self.top_every, "top_beta": self.top_beta, **super()._params()}
 
 
 STRATEGY_CLASSES = [MultiObjectiveSMBO]
