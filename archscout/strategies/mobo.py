@@ -61,7 +61,7 @@ class MultiObjectiveSMBO(_GPMixin, _SurrogateStrategy):
     capabilities = Capabilities(multi_objective=True)
 
     def __init__(self, space, objectives=None, constraints=(), seed=None, dedup=True,
-                 acquisition: str = "staircase-ucb", beta: float = 1.0, cost_weight: float = 0.5,
+                 acquisition: str = "staircase-ucb", beta: float = 1.0, cost_weight: float = 0.25,
                  degree: int = 3, noise: float = 0.05, n_init: int = 10, pool_limit: int = 100_000,
                  pool_size: int = 1000, top_every: int = 8, top_beta: float = 2.5) -> None:
         super().__init__(space, objectives, constraints, seed, dedup, n_init, pool_limit, pool_size)
