@@ -176,14 +176,14 @@ class MultiObjectiveSMBO(_GPMixin, _SurrogateStrategy):
         targets = self._targets()
         y = normal_scores(targets[:, m])
         mu, sd = gp_predict(y)
+        if self.top_every and (len(self._vals) + len(self._pending)) % self.top_every == 0:
+            return mu + self.top_beta * sd  # a step for the most accurate end: UCB of the modelled value alone
         ok = np.array(self._ok, dtype=bool)
         obs_k, obs_y = targets[ok, k], y[ok]
         if believed is not None:
             bk, bm = believed[0][:, k], believed[1](y)
             have = ~np.isnan(bk)
             obs_k, obs_y = np.concatenate([obs_k, bk[have]]), np.concatenate([obs_y, bm[have]])
-        if self.top_every and (len(self._vals) + len(self._pending)) % self.top_every == 0:
-            return mu + self.top_beta * sd  # a step for the most accurate end: UCB of the modelled value alone
         order = np.argsort(-obs_k, kind="stable")  # best known value first
         ks, best = obs_k[order], np.maximum.accumulate(obs_y[order])
         # best modelled value among results at least as good on the known axis as each candidate
