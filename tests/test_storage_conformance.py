@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
-from pg_server import postgres_server, postgres_url  # noqa: F401  (fixtures)
 
 from archscout.errors import StorageError, StorageVersionError, StudyExistsError
 from archscout.storage import InMemoryStorage, Storage, create_storage
