@@ -4,33 +4,34 @@
 dependencies load lazily where they are used.
 """
 
-__version__ = "0.1.0"
-
-from .errors import (  # noqa: E402
+from ._version import __version__
+from .errors import (
     ArchscoutError, BuildError, ConfigError, ConstraintError, DataError, InvalidArchitectureError, SpaceExhaustedError, StorageError,
     StorageVersionError, StudyExistsError, UnknownNameError,
 )
-from .objectives import Candidate, Constraint, Objective, Result, TrialState  # noqa: E402
-from .space import (  # noqa: E402
+from .objectives import Constraint, Objective
+from .results import Candidate, Proposal, Result, Trial, TrialState
+from .space import (
     Architecture, Cell, Choice, DigitCell, Float, Int, LinkOps, Ordinal, Skeleton, Space, Stages, create_space,
-    list_spaces,
+    list_spaces, register_space,
 )
-from .strategies import Strategy, create_strategy, list_strategies  # noqa: E402
-from .storage import create_storage  # noqa: E402
-from .execution import Executor, create_executor, list_executors  # noqa: E402
-from .drivers import RetryPolicy  # noqa: E402
-from .study import Study, Trial, create_study, load_study  # noqa: E402
-from .benchmarks import TabularBenchmark, create_benchmark, list_benchmarks  # noqa: E402
+from .strategies import Capabilities, Strategy, create_strategy, list_strategies, register_strategy
+from .storage import Storage, create_storage, list_storages, register_storage
+from .execution import Executor, ExecutorCapabilities, create_executor, list_executors, register_executor
+from .drivers import RetryPolicy
+from .study import Study, create_study, load_study
+from .benchmarks import TabularBenchmark, create_benchmark, list_benchmarks
 
 __all__ = [
     "__version__",
     "ArchscoutError", "BuildError", "ConfigError", "ConstraintError", "DataError", "InvalidArchitectureError", "SpaceExhaustedError",
     "StorageError", "StorageVersionError", "StudyExistsError", "UnknownNameError",
-    "Candidate", "Constraint", "Objective", "Result", "TrialState",
+    "Candidate", "Constraint", "Objective", "Proposal", "Result", "TrialState",
     "Architecture", "Cell", "Choice", "DigitCell", "Float", "Int", "LinkOps", "Ordinal", "Skeleton", "Space", "Stages",
-    "create_space", "list_spaces",
-    "Strategy", "create_strategy", "list_strategies", "create_storage",
-    "Executor", "create_executor", "list_executors",
+    "create_space", "list_spaces", "register_space",
+    "Capabilities", "Strategy", "create_strategy", "list_strategies", "register_strategy",
+    "Storage", "create_storage", "list_storages", "register_storage",
+    "Executor", "ExecutorCapabilities", "create_executor", "list_executors", "register_executor",
     "RetryPolicy", "Study", "Trial", "create_study", "load_study",
     "TabularBenchmark", "create_benchmark", "list_benchmarks",
 ]
@@ -47,10 +48,14 @@ _LAZY = {
     "build_model": "archscout.nn",
     "register_builder": "archscout.nn",
     "export_onnx": "archscout.nn",
+    "CostModel": "archscout.hardware",
     "create_cost_model": "archscout.hardware",
     "list_cost_models": "archscout.hardware",
+    "register_cost_model": "archscout.hardware",
+    "cost_model_from_config": "archscout.hardware",
     "create_device": "archscout.hardware",
     "list_devices": "archscout.hardware",
+    "register_device": "archscout.hardware",
     "run_demo": "archscout.demo",
     "RayExecutor": "archscout.execution.ray_executor",
 }

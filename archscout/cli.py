@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from . import __version__
+from ._version import __version__
 from .errors import ArchscoutError, ConfigError
 
 __all__ = ["main"]
@@ -108,7 +108,7 @@ def _build_benchmark(name: str, params: Mapping[str, Any]):
 def cmd_list(ns: argparse.Namespace) -> int:
     from .benchmarks import BENCHMARKS
     from .execution import EXECUTORS
-    from .space.builtin import SPACES
+    from .space.registry import SPACES
     from .strategies import STRATEGIES
 
     kinds = {"strategies": STRATEGIES, "spaces": SPACES, "benchmarks": BENCHMARKS, "executors": EXECUTORS}

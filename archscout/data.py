@@ -25,12 +25,15 @@ from ._registry import Registry
 from .errors import ConfigError, DataError, require
 
 __all__ = [
+    "SPLIT_SEED",
     "ArrayDataset", "Splits", "DatasetInfo", "load_dataset", "list_datasets", "dataset_info", "make_splits",
     "as_splits", "DEFAULT_FRACTIONS",
 ]
 
 DEFAULT_FRACTIONS = (0.6, 0.2, 0.2)
 """Default train / validation / test fractions of :func:`make_splits`."""
+SPLIT_SEED = 0
+"""Seed with which built-in datasets are split, whatever the training seed."""
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:

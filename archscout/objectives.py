@@ -1,23 +1,19 @@
-"""Objectives, constraints, candidates and results: the typed values that flow between layers."""
+"""Objectives and constraints: what a study optimises and the bounds it must respect."""
 
 from __future__ import annotations
 
 import math
 import operator
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from .errors import ConfigError
-from .space import Architecture
 
-__all__ = [
-    "Objective", "Constraint", "Candidate", "Result", "TrialState",
-    "parse_objectives", "parse_constraints", "pareto_mask",
-]
+__all__ = ["Constraint", "Objective", "pareto_mask", "parse_constraints", "parse_objectives"]
 
 _DIRECTIONS = ("max", "min")
 _OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt}
@@ -97,49 +93,6 @@ class Constraint:
 
     def to_config(self) -> dict:
         return {"name": self.name, "op": self.op, "bound": self.bound}
-
-
-class TrialState:
-    """Trial states (plain strings, stored as they are)."""
-
-    RUNNING = "running"
-    COMPLETE = "complete"
-    FAILED = "failed"
-    INFEASIBLE = "infeasible"  # rejected by a cheap cost model before dispatch, never trained
-    FINISHED = (COMPLETE, FAILED, INFEASIBLE)
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """What a strategy proposes: an architecture, optionally at a fidelity (e.g. epochs).
-
-    ``id`` numbers the strategy's proposals in order; the study maps it to a trial number.
-    """
-
-    id: int
-    arch: Architecture
-    fidelity: float | None = None
-
-
-@dataclass(frozen=True)
-class Result:
-    """What an evaluation returned: metric values (for a complete trial) and the state."""
-
-    state: str = TrialState.COMPLETE
-    metrics: Mapping[str, float] = field(default_factory=dict)
-    error: str | None = None
-
-    def values(self, objectives: Sequence[Objective]) -> np.ndarray:
-        """Objective values, shape ``(len(objectives),)``, signed so that larger is better; ``-inf``
-        for a trial that did not complete."""
-        if self.state != TrialState.COMPLETE:
-            return np.full(len(objectives), -np.inf)
-        return np.array([o.sign * float(self.metrics.get(o.name, -o.sign * np.inf)) for o in objectives])
-
-    def feasible(self, constraints: Sequence[Constraint]) -> bool:
-        return self.state == TrialState.COMPLETE and all(
-            c.satisfied(self.metrics.get(c.name, math.nan)) for c in constraints
-        )
 
 
 def parse_objectives(objectives: Any) -> tuple[Objective, ...]:

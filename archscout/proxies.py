@@ -39,9 +39,10 @@ torch = require("torch", "nn")
 from torch import nn  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from .data import as_splits, dataset_info  # noqa: E402
+from .data import SPLIT_SEED, as_splits, dataset_info  # noqa: E402
 from .space import Architecture  # noqa: E402
-from .training import num_threads, resolve_factory  # noqa: E402
+from ._torch import resolve_factory, torch_threads  # noqa: E402
+from ._validate import check_int  # noqa: E402
 
 __all__ = ["PROXIES", "list_proxies", "compute_proxy", "ProxyEvaluator", "RankCorrelation",
            "proxy_rank_correlation", "PROXY_PREFIX"]
@@ -179,16 +180,15 @@ class ProxyEvaluator:
 
     def __init__(self, dataset: Any = "digits", proxies: Sequence[str] | None = None, batch_size: int = 64,
                  seed: int = 0, threads: int = 1, factory: Any = None) -> None:
-        from .training import _SPLIT_SEED, _check_int
 
         self.proxies = tuple(list_proxies() if proxies is None else proxies)
         if isinstance(proxies, str) or not self.proxies:
             raise ConfigError(f"proxies must be a non-empty list of names, got {proxies!r}")
         for p in self.proxies:
             PROXIES.get(p)
-        self.batch_size = _check_int("batch_size", batch_size, 2)
-        self.seed = _check_int("seed", seed, 0)
-        self.threads = _check_int("threads", threads)
+        self.batch_size = check_int("batch_size", batch_size, 2)
+        self.seed = check_int("seed", seed, 0)
+        self.threads = check_int("threads", threads)
         if isinstance(dataset, str):
             info = dataset_info(dataset)
             self.dataset_name: str | None = dataset
@@ -196,9 +196,9 @@ class ProxyEvaluator:
             shape, classes = info.input_shape, info.num_classes
         else:
             self.dataset_name = None
-            self._splits = as_splits(dataset, seed=_SPLIT_SEED)
+            self._splits = as_splits(dataset, seed=SPLIT_SEED)
             shape, classes = self._splits.input_shape, self._splits.num_classes
-        self._split_seed = _SPLIT_SEED
+        self._split_seed = SPLIT_SEED
         self.factory = resolve_factory(factory, shape, classes, self.seed)
         self._batch: tuple[torch.Tensor, torch.Tensor] | None = None
 
@@ -223,7 +223,7 @@ class ProxyEvaluator:
             BuildError: the factory cannot build ``arch``. FloatingPointError: a score is not finite.
         """
         x, y = self.batch()
-        with num_threads(self.threads), torch.random.fork_rng(devices=[]):
+        with torch_threads(self.threads), torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             model = self.factory(arch)
             return {PROXY_PREFIX + p: compute_proxy(p, model, x, y) for p in self.proxies}

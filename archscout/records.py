@@ -1,59 +1,34 @@
 """The records of a study as one driver sees them: replay of the log, the records other drivers append, trial
-numbers, heartbeats, orphaned trials. :class:`~archscout.study.Study` builds on this with its public API."""
+numbers, heartbeats, orphaned trials and queued retries. A :class:`~archscout.study.Study` holds one
+:class:`TrialLog` and builds its public ask/tell API on it."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import warnings
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from .drivers import FAILURE_DRIVER_DIED, STALE_POLICIES, Heartbeat, driver_stopped, new_driver_id
 from .errors import ConfigError, SpaceExhaustedError
 from .execution.base import FAILURE_ERROR, FAILURE_INVALID
-from .objectives import Candidate, Objective, Result, TrialState
+from .objectives import Objective
+from .results import Candidate, Result, Trial, TrialState
 from .space import Architecture, Space
 from .storage import Storage
 from .storage.base import Event
 from .strategies import Strategy
-from .strategies.base import _seen_key
+from .strategies.base import seen_key
 
-__all__ = ["Trial", "StudyRecords"]
+__all__ = ["ANY_OWNER", "TrialLog", "check_metrics"]
 
-
-@dataclass(frozen=True)
-class Trial:
-    """One evaluation of a study, as recorded. Times are seconds since the epoch (or simulated seconds
-    when the study ran on the simulated executor)."""
-
-    number: int
-    arch: Architecture
-    fidelity: float | None = None
-    state: str = TrialState.RUNNING
-    metrics: Mapping[str, float] = field(default_factory=dict)
-    error: str | None = None
-    started_at: float | None = None
-    finished_at: float | None = None
-    failure: str | None = None  # why a failed trial failed: error, invalid, timeout, worker_died, driver_died
-
-    def to_json(self) -> dict:
-        return {
-            "number": self.number,
-            "state": self.state,
-            "arch": str(self.arch),
-            "functional_hash": self.arch.functional_hash(),
-            "fidelity": self.fidelity,
-            "metrics": dict(self.metrics),
-            "error": self.error,
-            "failure": self.failure,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-        }
+ANY_OWNER = object()
+"""``TrialLog.finish(..., owner=ANY_OWNER)``: record the result whoever holds the trial."""
 
 
-class StudyRecords:
+class TrialLog:
     """The state of a study rebuilt from its records, kept in step with the other drivers of the study.
 
     Attributes:
@@ -92,7 +67,7 @@ class StudyRecords:
         self._n_evaluated = 0  # complete or failed trials, kept up to date by _apply_tell
         self._n_running = 0
         self._beats_checked = -math.inf
-        self._in_loop = False  # optimize() keeps the heartbeat between trials
+        self._holding = 0  # depth of hold_heartbeat() blocks: a driving loop keeps the heartbeat between trials
         self._replay()
 
     # --- replay and sync ---------------------------------------------------------------------------
@@ -111,9 +86,9 @@ class StudyRecords:
         if diverged and len(drivers) <= 1 and not live:
             warnings.warn(
                 f"replaying study {self.name!r}: the strategy proposed other architectures than the records "
-                "(was it changed?); every recorded result is kept and told to it", stacklevel=3,
+                "(was it changed?); every recorded result is kept and told to it", stacklevel=4,
             )
-        self._find_orphans(force=True)
+        self.find_orphans(force=True)
 
     def _apply_event(self, ev: Event, reproduce: bool = False) -> bool:
         """Apply one record to the in-memory state; returns whether a reproduced proposal diverged."""
@@ -145,7 +120,7 @@ class StudyRecords:
             self._candidates[ev.trial] = cand
             self._owner[ev.trial] = p.get("driver")
             self._attempt[ev.trial] = int(p.get("attempt", 1))
-            self._keys.add(_seen_key(arch, fid))
+            self._keys.add(seen_key(arch, fid))
             self._trials[ev.trial] = Trial(ev.trial, arch, fid, TrialState.RUNNING, {}, None, ev.time, None)
             self._n_running += 1
             self._next_number = max(self._next_number, ev.trial + 1)
@@ -155,7 +130,7 @@ class StudyRecords:
             self._apply_tell(ev.trial, p)
         return False
 
-    def _sync(self) -> None:
+    def sync(self) -> None:
         """Apply the records other drivers appended since this one last looked."""
         for ev in self.storage.events(self.name, after=self._last_seq):
             self._apply_event(ev)
@@ -177,7 +152,7 @@ class StudyRecords:
         self.strategy.tell(cand, Result(trial.state, trial.metrics, trial.error))
         return trial
 
-    def _find_orphans(self, force: bool = False) -> None:
+    def find_orphans(self, force: bool = False) -> None:
         """Re-queue (or fail, per ``on_stale``) running trials whose driver stopped. Reads the heartbeats at
         most once per heartbeat interval unless ``force``."""
         others = [n for n, d in self._owner.items() if d != self.driver and n not in self._requeue]
@@ -193,12 +168,17 @@ class StudyRecords:
             return
         for n in stopped:
             owner = self._owner.get(n)
-            self._finish(n, None, state=TrialState.FAILED, failure=FAILURE_DRIVER_DIED, expect_owner=owner,
-                         error=f"its driver {owner} stopped while it ran; failed because on_stale='fail'")
+            self.finish(n, None, state=TrialState.FAILED, failure=FAILURE_DRIVER_DIED, owner=owner,
+                        error=f"its driver {owner} stopped while it ran; failed because on_stale='fail'")
 
-    # --- starting and finishing trials --------------------------------------------------------------
-    def _ask(self, budget: int | None) -> Trial | None:
-        """Start a trial unless the study already holds ``budget`` evaluated or running trials (``None``)."""
+    # --- starting trials ---------------------------------------------------------------------------
+    def start(self, budget: int | None) -> Trial | None:
+        """Start a trial: a re-queued orphan first, then a queued retry, else the strategy's next candidate;
+        ``None`` when the study already holds ``budget`` evaluated or running trials.
+
+        Raises:
+            SpaceExhaustedError: the strategy has nothing new to propose.
+        """
         # beat before the trial is recorded, so that no other driver ever sees it without a live owner
         self._start_heartbeat()
         try:
@@ -211,8 +191,8 @@ class StudyRecords:
         return trial
 
     def _start_trial(self, budget: int | None) -> Trial | None:
-        self._sync()
-        self._find_orphans()
+        self.sync()
+        self.find_orphans()
         while self._requeue:
             trial = self._claim(self._requeue[0])
             if trial is not None:
@@ -224,7 +204,7 @@ class StudyRecords:
                     return None  # before asking the strategy, which is not free
                 cand = self.strategy.ask()
             with self.storage.locked(self.name):
-                self._sync()
+                self.sync()
                 if budget is not None and self._n_evaluated + self._n_running >= budget:
                     if retry is None:
                         self.strategy.on_fail(cand)
@@ -232,8 +212,8 @@ class StudyRecords:
                 if retry is not None:
                     arch, fid, of, attempt = self._retries.pop(0)
                     cand = Candidate(-1 - self._next_number, arch, fid)
-                    extra = {"retry_of": of, "attempt": attempt}
-                elif self.strategy.dedup and _seen_key(cand.arch, cand.fidelity) in self._keys:
+                    extra: dict[str, Any] = {"retry_of": of, "attempt": attempt}
+                elif self.strategy.dedup and seen_key(cand.arch, cand.fidelity) in self._keys:
                     self.strategy.on_fail(cand)  # another driver started the same function meanwhile
                     continue
                 else:
@@ -249,7 +229,7 @@ class StudyRecords:
             self._candidates[number] = cand
             self._owner[number] = self.driver
             self._attempt[number] = int(extra.get("attempt", 1))
-            self._keys.add(_seen_key(cand.arch, cand.fidelity))
+            self._keys.add(seen_key(cand.arch, cand.fidelity))
             self._n_running += 1
             trial = Trial(number, cand.arch, cand.fidelity, TrialState.RUNNING, {}, None, time.time(), None)
             self._trials[number] = trial
@@ -259,7 +239,7 @@ class StudyRecords:
     def _claim(self, number: int) -> Trial | None:
         """Take over the orphaned trial ``number`` (recorded as a second ``ask`` of it by this driver)."""
         with self.storage.locked(self.name):
-            self._sync()
+            self.sync()
             if number not in self._requeue:  # finished, or taken by another driver meanwhile
                 return None
             self._requeue.remove(number)
@@ -272,6 +252,15 @@ class StudyRecords:
         self._owner[number] = self.driver
         return old
 
+    def queue_retry(self, trial: Trial) -> None:
+        """Run ``trial``'s architecture again, as a new trial whose record names the one it retries."""
+        self._retries.append((trial.arch, trial.fidelity, trial.number, self.attempt(trial.number) + 1))
+
+    def attempt(self, number: int) -> int:
+        """Which attempt trial ``number`` is (1: the first; a retry of the first is 2, ...)."""
+        return self._attempt.get(number, 1)
+
+    # --- heartbeats ---------------------------------------------------------------------------------
     def _start_heartbeat(self) -> None:
         """Beat while this driver holds running trials (only storages other processes can open need it)."""
         if self.storage.shared and not self._heartbeat.running:
@@ -279,30 +268,59 @@ class StudyRecords:
             self._heartbeat.start()
 
     def _stop_heartbeat_if_idle(self) -> None:
-        if self._heartbeat.running and not self._in_loop and self.driver not in self._owner.values():
+        if self._heartbeat.running and not self._holding and self.driver not in self._owner.values():
             self._heartbeat.stop()
 
-    _UNSET = object()
+    @contextlib.contextmanager
+    def hold_heartbeat(self) -> Iterator[None]:
+        """Keep this driver's heartbeat for the whole block (a loop that drives the study), not only while it
+        holds trials; on leaving, it stops once the driver holds none."""
+        self._holding += 1
+        try:
+            yield
+        finally:
+            self._holding -= 1
+            self._stop_heartbeat_if_idle()
 
-    def _finish(self, number: int, metrics: Mapping[str, float] | None, *, state: str | None = None,
-                error: str | None = None, started_at: float | None = None, finished_at: float | None = None,
-                failure: str | None = None, expect_owner: Any = _UNSET) -> Trial | None:
+    def detach(self) -> None:
+        """Stop beating: this driver's running trials become orphans at once (another driver, or this one's
+        next ask, may take them over); the next ask beats again."""
+        self._heartbeat.stop()
+
+    def abandon(self, numbers: Sequence[int]) -> None:
+        """Give up this driver's running trials ``numbers`` (re-queued: this driver's next ask, or another
+        driver, runs them again) and stop beating."""
+        self._requeue.extend(n for n in numbers if n not in self._requeue and self._owner.get(n) == self.driver)
+        self.detach()
+
+    # --- finishing trials --------------------------------------------------------------------------
+    def finish(self, number: int, metrics: Mapping[str, float] | None, *, state: str | None = None,
+               error: str | None = None, started_at: float | None = None, finished_at: float | None = None,
+               failure: str | None = None, owner: Any = ANY_OWNER) -> Trial | None:
         """Record the result of trial ``number`` unless it is already finished (then ``None``); with
-        ``expect_owner``, only while that driver still holds it."""
+        ``owner`` (a driver id), only while that driver still holds the trial.
+
+        Metrics that lack an objective, or hold a non-finite objective value, fail a complete trial with kind
+        ``invalid``.
+
+        Raises:
+            ConfigError: no trial has that number.
+            StorageError: the record could not be written.
+        """
         if number not in self._trials:
             raise ConfigError(f"trial {number} does not exist in study {self.name!r}")
         if state is None:
             state = TrialState.COMPLETE if metrics is not None and error is None else TrialState.FAILED
         clean: dict[str, float] = {}
         if state == TrialState.COMPLETE:
-            clean, error = _check_metrics(metrics, self.objectives)
+            clean, error = check_metrics(metrics, self.objectives)
             if error is not None:
                 state, failure = TrialState.FAILED, FAILURE_INVALID
         elif metrics:
             clean = {k: float(v) for k, v in metrics.items()}
         if state == TrialState.FAILED and not error:
             error = "failed without a reason"
-        payload = {
+        payload: dict[str, Any] = {
             "state": state, "metrics": clean, "error": error,
             "started_at": started_at if started_at is not None else self._trials[number].started_at,
             "finished_at": finished_at if finished_at is not None else time.time(),
@@ -310,10 +328,10 @@ class StudyRecords:
         if state == TrialState.FAILED:
             payload["failure"] = failure or FAILURE_ERROR
         with self.storage.locked(self.name):
-            self._sync()
+            self.sync()
             if self._trials[number].state != TrialState.RUNNING:
                 return None
-            if expect_owner is not StudyRecords._UNSET and self._owner.get(number) != expect_owner:
+            if owner is not ANY_OWNER and self._owner.get(number) != owner:
                 return None
             seq = self.storage.append(self.name, "tell", number, payload)
         self._last_seq = max(self._last_seq, seq)
@@ -327,6 +345,21 @@ class StudyRecords:
         self.storage.close()
 
     # --- queries -----------------------------------------------------------------------------------
+    def trial(self, number: int) -> Trial:
+        """Trial ``number``.
+
+        Raises:
+            ConfigError: no trial has that number.
+        """
+        try:
+            return self._trials[number]
+        except KeyError:
+            raise ConfigError(f"trial {number} does not exist in study {self.name!r}") from None
+
+    def owner(self, number: int) -> str | None:
+        """The driver that holds running trial ``number`` (``None`` when it is not running)."""
+        return self._owner.get(number)
+
     @property
     def trials(self) -> list[Trial]:
         """All trials, by number."""
@@ -334,7 +367,7 @@ class StudyRecords:
 
     @property
     def interrupted(self) -> list[Trial]:
-        """Trials that were running when the previous process stopped; ``ask`` hands them out first."""
+        """Running trials whose driver stopped, queued to run again here."""
         return [self._trials[n] for n in self._requeue]
 
     @property
@@ -342,8 +375,25 @@ class StudyRecords:
         """Complete or failed trials (what the budget counts)."""
         return self._n_evaluated
 
+    @property
+    def n_running(self) -> int:
+        """Running trials of every driver."""
+        return self._n_running
 
-def _check_metrics(metrics: Any, objectives: Sequence[Objective]) -> tuple[dict[str, float], str | None]:
+    @property
+    def n_running_elsewhere(self) -> int:
+        """Running trials held by other drivers (not re-queued here)."""
+        return sum(d != self.driver for n, d in self._owner.items() if n not in self._requeue)
+
+    @property
+    def has_queued(self) -> bool:
+        """Whether this driver has re-queued orphans or retries to start."""
+        return bool(self._requeue or self._retries)
+
+
+def check_metrics(metrics: Any, objectives: Sequence[Objective]) -> tuple[dict[str, float], str | None]:
+    """``(clean metrics, None)`` with every value as a float, or ``(metrics so far, reason)`` when ``metrics``
+    is not a mapping of numbers, or lacks an objective, or holds a non-finite objective value."""
     if not isinstance(metrics, Mapping):
         return {}, f"metrics must be a mapping of names to numbers, got {type(metrics).__name__}"
     clean: dict[str, float] = {}

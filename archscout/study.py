@@ -1,46 +1,52 @@
-"""Studies: objectives + constraints + a strategy + durable records, driven by ask/tell or ``optimize``."""
+"""Studies: objectives + constraints + a strategy + durable records, driven by ask/tell or ``optimize``.
+
+A :class:`Study` holds a :class:`~archscout.records.TrialLog` (the records as this driver sees them) and
+offers the public ask/tell API on it; :meth:`Study.optimize` is a loop over that API
+(:func:`~archscout.optimize.run_optimize`), so a hand-written loop gets the same budget, retries and heartbeats.
+"""
 
 from __future__ import annotations
 
 import math
-import sys
-import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
 
-from . import __version__
-from .drivers import RetryPolicy
-from .errors import ConfigError, ConstraintError, SpaceExhaustedError, StorageError, StudyExistsError
-from .execution import Executor, Job, as_evaluator, create_executor, run_evaluation
-from .execution.base import FAILURE_ERROR, WithCosts
-from .objectives import (
-    Constraint, Objective, Result, TrialState, pareto_mask, parse_constraints, parse_objectives,
-)
+from ._version import __version__
+from .drivers import FAILURE_KINDS, RetryPolicy
+from .errors import ConfigError, StorageError, StudyExistsError
+from .execution import Executor, run_evaluation
+from .objectives import Constraint, Objective, pareto_mask, parse_constraints, parse_objectives
+from .records import TrialLog, check_metrics
+from .results import Result, Trial, TrialState
 from .space import Architecture, Space, create_space
 from .storage import Storage, create_storage
 from .strategies import Strategy, create_strategy
-from .records import StudyRecords, Trial, _check_metrics
 
-__all__ = ["Trial", "Study", "create_study", "load_study"]
+__all__ = ["Study", "create_study", "load_study"]
 
 
-class Study(StudyRecords):
+class Study:
     """A search: use :func:`create_study` or :func:`load_study` rather than this constructor.
 
     Several drivers (processes, on one machine or many) may work on one study at once through a shared
-    storage: each picks up the others' records before it asks, the budget of :meth:`optimize` belongs to the
-    study, and a trial whose driver stopped is re-queued or failed (``on_stale``) by another driver.
+    storage: each picks up the others' records before it asks, a budget belongs to the study, and a trial
+    whose driver stopped is re-queued or failed (``on_stale``) by another driver.
 
-    Attributes ``on_stale``, ``heartbeat_s``, ``stale_after_s`` and ``driver``: see
-    :class:`~archscout.records.StudyRecords`.
+    Attributes:
+        retries: the :class:`~archscout.RetryPolicy` that :meth:`tell` applies to failed trials (default: none);
+            ``optimize(retries=...)`` sets it for the duration of the call.
+        on_stale, heartbeat_s, stale_after_s, driver: how this driver treats trials of stopped drivers, and
+            its heartbeat (see :class:`~archscout.records.TrialLog`).
     """
 
     def __init__(self, storage: Storage, name: str, config: Mapping[str, Any],
                  cost_models: Mapping[str, Any] | None = None, on_stale: str = "requeue") -> None:
         self.config = dict(config)
+        self.name = name
         self.space: Space = Space.from_config(config["space"])
         self.objectives: tuple[Objective, ...] = parse_objectives(config["objectives"])
         self.constraints: tuple[Constraint, ...] = parse_constraints(config["constraints"])
@@ -58,19 +64,95 @@ class Study(StudyRecords):
             cost_models={n: m for n, m in self.cost_models.items() if getattr(m, "cheap", True)},
             fidelities=self.fidelities,
         )
-        super().__init__(storage, name, self.space, self.objectives, self.strategy, self.seed, on_stale)
+        self.retries = RetryPolicy()
+        self._log = TrialLog(storage, name, self.space, self.objectives, self.strategy, self.seed, on_stale)
+
+    # --- the records ---------------------------------------------------------------------------------
+    @property
+    def storage(self) -> Storage:
+        return self._log.storage
+
+    @property
+    def driver(self) -> str:
+        """This driver's id (host, process, random part), recorded with every trial it starts."""
+        return self._log.driver
+
+    @property
+    def on_stale(self) -> str:
+        """``"requeue"`` or ``"fail"``: what becomes of a trial whose driver stopped while it ran."""
+        return self._log.on_stale
+
+    @property
+    def heartbeat_s(self) -> float:
+        """Seconds between two heartbeats of this driver (default 5)."""
+        return self._log.heartbeat_s
+
+    @heartbeat_s.setter
+    def heartbeat_s(self, value: float) -> None:
+        self._log.heartbeat_s = float(value)
+
+    @property
+    def stale_after_s(self) -> float:
+        """A driver whose last heartbeat is older than this is taken as stopped (default 60 s)."""
+        return self._log.stale_after_s
+
+    @stale_after_s.setter
+    def stale_after_s(self, value: float) -> None:
+        self._log.stale_after_s = float(value)
+
+    @property
+    def trials(self) -> list[Trial]:
+        """All trials, by number."""
+        return self._log.trials
+
+    @property
+    def interrupted(self) -> list[Trial]:
+        """Trials whose driver stopped while they ran; ``ask`` hands them out first."""
+        return self._log.interrupted
+
+    @property
+    def n_evaluated(self) -> int:
+        """Complete or failed trials (what the budget counts), of every driver."""
+        return self._log.n_evaluated
+
+    @property
+    def n_running(self) -> int:
+        """Running trials of every driver."""
+        return self._log.n_running
+
+    @property
+    def n_running_elsewhere(self) -> int:
+        """Running trials held by other drivers."""
+        return self._log.n_running_elsewhere
+
+    @property
+    def has_queued(self) -> bool:
+        """Whether interrupted trials or retries wait for this driver's next ``ask``."""
+        return self._log.has_queued
+
+    def refresh(self) -> None:
+        """Read what other drivers recorded since this driver last looked, and find their stopped trials
+        (re-queued for this driver, or failed, per ``on_stale``). ``ask`` and ``tell`` do it themselves."""
+        self._log.sync()
+        self._log.find_orphans()
 
     # --- ask / tell --------------------------------------------------------------------------------
-    def ask(self) -> Trial:
-        """Start a trial: a trial interrupted by a crash is handed out again first, else the strategy
-        proposes a new candidate. The start is recorded before this returns.
+    def ask(self, budget: int | None = None) -> Trial | None:
+        """Start a trial: a trial of a stopped driver (or a queued retry) is handed out first, else the
+        strategy proposes a new candidate. The start is recorded before this returns.
+
+        Args:
+            budget: with a budget, ``None`` is returned instead when the study (every driver) already holds
+                ``budget`` evaluated or running trials.
 
         Raises:
             SpaceExhaustedError: the strategy has nothing new to propose.
+            ConfigError: a bad budget, or a strategy that cannot propose in this study.
         """
-        trial = self._ask(None)
-        assert trial is not None
-        return trial
+        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, np.integer))
+                                   or budget <= 0):
+            raise ConfigError(f"budget must be a positive integer, got {budget!r}")
+        return self._log.start(None if budget is None else int(budget))
 
     def tell(
         self,
@@ -79,16 +161,31 @@ class Study(StudyRecords):
         *,
         state: str | None = None,
         error: str | None = None,
+        failure: str | None = None,
         started_at: float | None = None,
         finished_at: float | None = None,
-    ) -> Trial:
+    ) -> Trial | None:
         """Finish a running trial with its metrics (complete) or an error (failed).
 
         Metrics that lack an objective, or hold a non-finite objective value, fail the trial with that
-        reason. The result is recorded durably before the strategy learns it.
+        reason (kind ``invalid``). The result is recorded durably before the strategy learns it. A failed
+        trial whose ``failure`` kind the study's :attr:`retries` policy names is run again, as a new trial
+        that the next ``ask`` hands out.
+
+        Args:
+            state: ``"complete"``, ``"failed"`` or ``"infeasible"``; default: complete with metrics and no error,
+                else failed.
+            error: why the trial failed (a message or traceback).
+            failure: the kind of failure: ``"error"`` (the default), ``"invalid"``, ``"timeout"``,
+                ``"worker_died"`` or ``"driver_died"``.
+            started_at / finished_at: times in seconds (default: the start recorded by ``ask``, and now).
+
+        Returns:
+            the finished trial; ``None`` (with a warning) when this driver held the trial but another driver took
+            it over meanwhile (this driver was taken as stopped) and recorded it: a result is never recorded twice.
 
         Raises:
-            ConfigError: the trial is unknown or already finished, or ``state`` is invalid.
+            ConfigError: the trial is unknown or was already told, or ``state``, ``failure`` or a time is invalid.
         """
         if isinstance(trial, Trial):
             number = trial.number
@@ -98,17 +195,52 @@ class Study(StudyRecords):
             raise ConfigError(f"tell() needs a Trial or a trial number, got {trial!r}")
         if state is not None and state not in TrialState.FINISHED:
             raise ConfigError(f"state must be one of {TrialState.FINISHED}, got {state!r}")
+        if failure is not None and failure not in FAILURE_KINDS:
+            raise ConfigError(f"failure must be one of {list(FAILURE_KINDS)}, got {failure!r}")
         for what, t in (("started_at", started_at), ("finished_at", finished_at)):
             if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t)):
                 raise ConfigError(f"{what} must be a time in seconds, got {t!r}")
         if metrics is not None and state in (TrialState.FAILED, TrialState.INFEASIBLE):
-            metrics, bad = _check_metrics(metrics, ())
+            metrics, bad = check_metrics(metrics, ())
             if bad is not None:
                 raise ConfigError(f"trial {number}: {bad}")
-        out = self._finish(number, metrics, state=state, error=error, started_at=started_at, finished_at=finished_at)
+        before = self._log.trial(number)
+        if before.state != TrialState.RUNNING:
+            raise ConfigError(f"trial {number} is already {before.state}; a trial is told once")
+        mine = self._log.owner(number) == self.driver
+        out = self._log.finish(number, metrics, state=state, error=error, failure=failure, started_at=started_at,
+                               finished_at=finished_at, **({"owner": self.driver} if mine else {}))
         if out is None:
-            raise ConfigError(f"trial {number} is already {self._trials[number].state}; a trial is told once")
+            now = self._log.trial(number)
+            if not mine and now.state != TrialState.RUNNING:
+                raise ConfigError(f"trial {number} is already {now.state}; a trial is told once")
+            warnings.warn(f"trial {number} was taken over by another driver meanwhile (this driver was taken as "
+                          "stopped); this result is not recorded twice", stacklevel=2)
+            return None
+        if out.state == TrialState.FAILED and self.retries.allows(out.failure, self._log.attempt(number)):
+            self._log.queue_retry(out)
         return out
+
+    def driving(self) -> AbstractContextManager[None]:
+        """A block in which this driver drives the study (as ``optimize`` does): its heartbeat beats for the
+        whole block, not only while it holds trials, so that other drivers do not take it for stopped between
+        two trials."""
+        return self._log.hold_heartbeat()
+
+    def abandon(self, trials: Iterable[Trial | int]) -> None:
+        """Give up running trials of this driver (e.g. its executor failed): they are re-queued (this driver's
+        next ``ask``, or another driver, runs them again) and the heartbeat stops, so other drivers may take
+        them over at once."""
+        self._log.abandon([t.number if isinstance(t, Trial) else int(t) for t in trials])
+
+    def detach(self) -> None:
+        """Stop this driver's heartbeat without closing the storage: its running trials become orphans at
+        once (as when the process is killed). The next ``ask`` beats again."""
+        self._log.detach()
+
+    def close(self) -> None:
+        """Stop this driver's heartbeat (its unfinished trials become orphans at once) and close the storage."""
+        self._log.close()
 
     # --- the loop ----------------------------------------------------------------------------------
     def optimize(
@@ -124,7 +256,7 @@ class Study(StudyRecords):
     ) -> list[Trial]:
         """Run until the study holds ``budget`` evaluated trials (complete or failed), counting trials
         recorded before this call and those of other drivers working on the same study at once: the budget
-        belongs to the study.
+        belongs to the study. A loop over :meth:`ask` and :meth:`tell` (:func:`~archscout.optimize.run_optimize`).
 
         Args:
             evaluator: an object with ``evaluate(arch, fidelity) -> {metric: value}`` or a function of ``arch``.
@@ -135,8 +267,8 @@ class Study(StudyRecords):
             callbacks: called as ``cb(study, trial)`` after each finished trial.
             timeout_s: per-trial time limit in seconds (executors built by name); a trial over it is failed
                 with reason ``timeout`` and its worker is replaced.
-            retries: a :class:`RetryPolicy` (or its ``max_retries``): failed trials of the kinds it names are
-                tried again, each attempt a trial of its own. Default: no retries.
+            retries: a :class:`RetryPolicy` (or its ``max_retries``) for this call: failed trials of the kinds it
+                names are tried again, each attempt a trial of its own. Default: the study's :attr:`retries`.
 
         Returns:
             the trials finished by this call, in the order they finished.
@@ -144,97 +276,9 @@ class Study(StudyRecords):
         Raises:
             StorageError: a record could not be written; the run stops and everything recorded stays.
         """
-        if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget <= 0:
-            raise ConfigError(f"budget must be a positive integer, got {budget!r}")
-        policy = RetryPolicy.coerce(retries)
-        evaluator = as_evaluator(evaluator)
-        expensive = {n: m for n, m in self.cost_models.items() if not getattr(m, "cheap", True)}
-        if expensive:
-            evaluator = WithCosts(evaluator, expensive)
-        if isinstance(executor, Executor):
-            ex = executor
-        else:
-            ex = create_executor(executor, workers=workers, **({} if timeout_s is None else {"timeout_s": timeout_s}))
-        ex.start(evaluator)
-        bar = _Progress(self, budget) if progress else None
-        finished: list[Trial] = []
-        running: dict[int, dict[str, float]] = {}  # own trial number -> costs known before dispatch
-        exhausted = False
-        infeasible_run = 0
-        max_infeasible = max(200, 10 * int(budget))
+        from .optimize import run_optimize
 
-        def record(t: Trial | None) -> None:
-            if t is None:
-                return
-            finished.append(t)
-            if bar:
-                bar.update(t)
-            for cb in callbacks:
-                cb(self, t)
-
-        self._in_loop = True
-        try:
-            while True:
-                while not exhausted and ex.free_slots() > 0:
-                    try:
-                        trial = self._ask(budget)
-                    except SpaceExhaustedError as e:
-                        warnings.warn(f"stopping early: {e}", stacklevel=2)
-                        exhausted = True
-                        break
-                    if trial is None:
-                        break
-                    costs, error = self.cheap_costs(trial.arch)
-                    if error is not None or not self.meets_constraints(costs):
-                        record(self._finish(trial.number, costs, error=error, failure=FAILURE_ERROR,
-                                            state=TrialState.FAILED if error else TrialState.INFEASIBLE))
-                        if error is not None:
-                            continue
-                        infeasible_run += 1
-                        if infeasible_run >= max_infeasible:
-                            raise ConstraintError(self._infeasible_message(infeasible_run))
-                        continue
-                    infeasible_run = 0
-                    running[trial.number] = costs
-                    ex.submit(Job(trial.number, trial.arch, trial.fidelity))
-                if running:
-                    for c in ex.poll():
-                        costs = running.pop(c.number, {})
-                        metrics = None if c.metrics is None else {**costs, **c.metrics}
-                        failure = c.failure or (FAILURE_ERROR if c.error else None)
-                        t = self._finish(c.number, metrics, error=c.error, started_at=c.started_at,
-                                         finished_at=c.finished_at, failure=failure, expect_owner=self.driver)
-                        if t is None:
-                            warnings.warn(f"trial {c.number} was finished by another driver meanwhile; this "
-                                          "result is not recorded twice", stacklevel=2)
-                            continue
-                        record(t)
-                        attempt = self._attempt.get(c.number, 1)
-                        if t.state == TrialState.FAILED and policy.allows(t.failure, attempt):
-                            self._retries.append((t.arch, t.fidelity, c.number, attempt + 1))
-                    continue
-                # nothing of ours runs: done, or waiting for other drivers' trials (or to take them over)
-                self._sync()
-                self._find_orphans()
-                if exhausted or self._n_evaluated >= budget:
-                    break
-                if self._requeue or self._n_evaluated + self._n_running < budget:
-                    continue
-                if not any(d != self.driver for d in self._owner.values()):
-                    break  # only trials this process asked outside this loop are left; their teller finishes them
-                time.sleep(min(1.0, self.heartbeat_s))
-        except BaseException:
-            # what ran here is orphaned: this driver or another may run it again
-            self._requeue.extend(n for n in running if n not in self._requeue)
-            self._heartbeat.stop()
-            raise
-        finally:
-            self._in_loop = False
-            ex.shutdown()
-            if bar:
-                bar.close()
-        self._stop_heartbeat_if_idle()
-        return finished
+        return run_optimize(self, evaluator, budget, executor, workers, progress, callbacks, timeout_s, retries)
 
     # --- cost models and constraints -----------------------------------------------------------
     def cheap_costs(self, arch: Architecture) -> tuple[dict[str, float], str | None]:
@@ -254,7 +298,8 @@ class Study(StudyRecords):
         """Whether the constraints on the metrics present in ``values`` hold (absent metrics are not judged)."""
         return all(c.satisfied(values[c.name]) for c in self.constraints if c.name in values)
 
-    def _infeasible_message(self, n: int) -> str:
+    def infeasible_message(self, n: int) -> str:
+        """Why the last ``n`` candidates were all infeasible: each constraint with the closest value seen."""
         parts = []
         recent = [t for t in self.trials[-n:] if t.state == TrialState.INFEASIBLE]
         for c in self.constraints:
@@ -290,10 +335,11 @@ class Study(StudyRecords):
         pts = np.array([Result(t.state, t.metrics).values(self.objectives) for t in ts])
         return [t for t, keep in zip(ts, pareto_mask(pts)) if keep]
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
+        """Counts by state and failure kind, the best trial and the front, as a JSON-ready dict."""
         counts: dict[str, int] = {}
         failures: dict[str, int] = {}  # failed trials by kind (error, invalid, timeout, worker_died, driver_died)
-        for t in self._trials.values():
+        for t in self.trials:
             counts[t.state] = counts.get(t.state, 0) + 1
             if t.state == TrialState.FAILED:
                 failures[t.failure or "error"] = failures.get(t.failure or "error", 0) + 1
@@ -311,48 +357,6 @@ class Study(StudyRecords):
             "best": None if best is None else best.to_json(),
             "pareto_front": [t.number for t in self.pareto_front()],
         }
-
-
-class _Progress:
-    """tqdm bar with the number of evaluated trials and the best value so far."""
-
-    def __init__(self, study: Study, budget: int) -> None:
-        from tqdm import tqdm
-
-        self.study = study
-        self.bar = tqdm(total=budget, initial=min(study.n_evaluated, budget), unit="trial", file=sys.stderr,
-                        dynamic_ncols=True, desc=study.name)
-        self._refresh()
-
-    def _refresh(self) -> None:
-        study = self.study
-        counts: dict[str, int] = {}
-        for t in study.trials:
-            counts[t.state] = counts.get(t.state, 0) + 1
-        post: dict[str, Any] = {}
-        if len(study.objectives) == 1:
-            best = study.best_trial
-            o = study.objectives[0]
-            if best is not None:
-                post[f"best {o.name}"] = f"{best.metrics[o.name]:.4g}"
-        else:
-            front = study.pareto_front()
-            a, b = study.objectives[0], study.objectives[1]
-            pts = sorted(((t.metrics[a.name], t.metrics[b.name]) for t in front), key=lambda p: p[1])
-            shown = ", ".join(f"{x:.3g}/{y:.3g}" for x, y in pts[:4]) + (" ..." if len(pts) > 4 else "")
-            post[f"front {a.name}/{b.name}"] = f"[{shown}]" if pts else "[]"
-        for state in (TrialState.FAILED, TrialState.INFEASIBLE):
-            if counts.get(state):
-                post[state] = counts[state]
-        self.bar.set_postfix(post, refresh=False)
-
-    def update(self, trial: Trial) -> None:
-        if trial.state in (TrialState.COMPLETE, TrialState.FAILED):
-            self.bar.update(1)
-        self._refresh()
-
-    def close(self) -> None:
-        self.bar.close()
 
 
 # --- factories -------------------------------------------------------------------------------------
@@ -414,6 +418,7 @@ def create_study(
     except (TypeError, ValueError):
         raise ConfigError(f"fidelities must be a list of numbers such as [12, 200], got {fidelities!r}") from None
     probe.attach(fidelities=fids)  # validates them
+    probe.check_ready()  # e.g. a strategy that needs fidelities and got none
     if not isinstance(name, str) or not name:
         raise ConfigError(f"study name must be a non-empty string, got {name!r}")
     config = {

@@ -32,15 +32,15 @@ from .errors import ArchscoutError, ConfigError, require
 torch = require("torch", "nn")
 from torch import nn  # noqa: E402
 
-from .data import Splits, as_splits, dataset_info  # noqa: E402
+from ._torch import resolve_factory, torch_threads  # noqa: E402
+from ._validate import check_int  # noqa: E402
+from .data import SPLIT_SEED, Splits, as_splits, dataset_info  # noqa: E402
 from .space import Architecture  # noqa: E402
 
-__all__ = ["TrainingEvaluator", "TrainResult", "TrainingDivergedError", "resolve_factory", "to_tensors",
-           "num_threads", "OPTIMIZERS"]
+__all__ = ["TrainingEvaluator", "TrainResult", "TrainingDivergedError", "to_tensors", "OPTIMIZERS"]
 
 OPTIMIZERS = ("sgd", "adam")
 _DEFAULT_LR = {"sgd": 0.05, "adam": 0.003}
-_SPLIT_SEED = 0  # built-in datasets are split with this fixed seed, whatever the training seed
 
 
 class TrainingDivergedError(ArchscoutError, FloatingPointError):
@@ -64,45 +64,9 @@ class TrainResult:
     loss_curve: tuple[float, ...] = field(default_factory=tuple)
 
 
-class num_threads:
-    """Context manager: ``torch.set_num_threads(n)`` inside, the previous setting restored after."""
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-
-    def __enter__(self) -> None:
-        self.prev = torch.get_num_threads()
-        if self.n != self.prev:
-            torch.set_num_threads(self.n)
-
-    def __exit__(self, *exc: Any) -> None:
-        if torch.get_num_threads() != self.prev:
-            torch.set_num_threads(self.prev)
-
-
 def to_tensors(X: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     """Float32 images ``(N, C, H, W)`` and int64 labels ``(N,)`` as CPU tensors (sharing memory when possible)."""
     return torch.from_numpy(np.array(X, dtype=np.float32)), torch.from_numpy(np.array(y, dtype=np.int64))
-
-
-def resolve_factory(
-    factory: Any, input_shape: tuple[int, ...], num_classes: int, seed: int,
-) -> Callable[[Architecture], nn.Module]:
-    """The model builder to use: ``factory`` itself when it is callable, else an
-    :class:`archscout.nn.ModelFactory` for the data's shape and classes, built with ``factory`` as options
-    (a mapping, or ``None`` for none).
-
-    Raises:
-        ConfigError: ``factory`` is neither callable, a mapping nor ``None``.
-    """
-    if callable(factory):
-        return factory
-    if factory is not None and not isinstance(factory, Mapping):
-        raise ConfigError(f"factory must be a ModelFactory, a callable arch -> torch.nn.Module, a mapping of "
-                          f"ModelFactory options or None, got {factory!r}")
-    from .nn import ModelFactory
-
-    return ModelFactory(input_shape=tuple(input_shape), num_classes=num_classes, seed=seed, **dict(factory or {}))
 
 
 @torch.inference_mode()
@@ -112,12 +76,6 @@ def _accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor, batch_size: in
     for i in range(0, len(y), batch_size):
         correct += int((model(X[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum())
     return correct / max(1, len(y))
-
-
-def _check_int(name: str, v: Any, low: int = 1) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
-        raise ConfigError(f"{name} must be an integer >= {low}, got {v!r}")
-    return int(v)
 
 
 class TrainingEvaluator:
@@ -159,8 +117,8 @@ class TrainingEvaluator:
         threads: int = 1,
         factory: Any = None,
     ) -> None:
-        self.epochs = _check_int("epochs", epochs)
-        self.batch_size = _check_int("batch_size", batch_size)
+        self.epochs = check_int("epochs", epochs)
+        self.batch_size = check_int("batch_size", batch_size)
         if optimizer not in OPTIMIZERS:
             raise ConfigError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
         self.optimizer = optimizer
@@ -172,15 +130,15 @@ class TrainingEvaluator:
         if not wd_ok or not 0 <= weight_decay < math.inf:
             raise ConfigError(f"weight_decay must be a number >= 0, got {weight_decay!r}")
         self.weight_decay = float(weight_decay)
-        self.seed = _check_int("seed", seed, 0)
-        self.threads = _check_int("threads", threads)
+        self.seed = check_int("seed", seed, 0)
+        self.threads = check_int("threads", threads)
         if isinstance(dataset, str):
             info = dataset_info(dataset)  # raises UnknownNameError at once
             self.dataset_name = dataset
             self._splits: Splits | None = None
             shape, classes = info.input_shape, info.num_classes
         else:
-            self._splits = as_splits(dataset, seed=_SPLIT_SEED)
+            self._splits = as_splits(dataset, seed=SPLIT_SEED)
             self.dataset_name = None
             shape, classes = self._splits.input_shape, self._splits.num_classes
         self.input_shape: tuple[int, int, int] = tuple(shape)  # type: ignore[assignment]
@@ -194,7 +152,7 @@ class TrainingEvaluator:
     def splits(self) -> Splits:
         """The train / validation / test splits (a built-in dataset is loaded on first use)."""
         if self._splits is None:
-            self._splits = as_splits(self.dataset_name, seed=_SPLIT_SEED)
+            self._splits = as_splits(self.dataset_name, seed=SPLIT_SEED)
         return self._splits
 
     def _data(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
@@ -257,7 +215,7 @@ class TrainingEvaluator:
         n_epochs = self._fidelity_epochs(epochs)
         data = self._data()
         Xtr, ytr = data["train"]
-        with num_threads(self.threads), torch.random.fork_rng(devices=[]):
+        with torch_threads(self.threads), torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             model = self.factory(arch)
             if not isinstance(model, nn.Module):

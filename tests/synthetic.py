@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import archscout as asc
-from archscout.objectives import Candidate, Result
+from archscout.results import Candidate, Result
 
 SPACE = asc.create_space("nb201")
 OPT = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"

@@ -14,7 +14,7 @@ import pytest
 
 import archscout as asc
 from archscout.benchmarks import create_benchmark
-from archscout.benchmarks.tabular import read_columns
+from archscout.tables import read_columns
 from archscout.cli import main
 from archscout.errors import (
     ArchscoutError, ConfigError, DataError, InvalidArchitectureError, StorageError, UnknownNameError,

@@ -8,7 +8,7 @@ import pytest
 
 import archscout as asc
 from archscout.errors import ConfigError, SpaceExhaustedError
-from archscout.objectives import Candidate, Result
+from archscout.results import Candidate, Result
 from archscout.strategies.decisions import DecisionSpace, fit_ridge, normalized_scores
 
 from synthetic import SPACE as NB201

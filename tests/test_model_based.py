@@ -7,7 +7,7 @@ import pytest
 
 import archscout as asc
 from archscout.errors import ConfigError
-from archscout.objectives import Result
+from archscout.results import Result
 from archscout.strategies.surrogate import IncrementalGP, candidate_pool, features, normal_scores
 
 from synthetic import SPACE, drive, score

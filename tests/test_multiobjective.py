@@ -10,7 +10,8 @@ import pytest
 
 import archscout as asc
 from archscout.errors import ConfigError, OptionalDependencyError
-from archscout.objectives import Result, pareto_mask
+from archscout.objectives import pareto_mask
+from archscout.results import Result
 from archscout.pareto import (
     front_recall, hv_contributions, hv_ratio, hypervolume, hypervolume_improvement, normalize, true_front,
 )

@@ -8,7 +8,7 @@ import pytest
 
 import archscout as asc
 from archscout.errors import ConfigError, OptionalDependencyError
-from archscout.objectives import Candidate, Result
+from archscout.results import Candidate, Result
 from archscout.space import Param
 
 optuna = pytest.importorskip("optuna")

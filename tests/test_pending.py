@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import archscout as asc
-from archscout.objectives import Candidate, Result
+from archscout.results import Candidate, Result
 from archscout.strategies import list_strategies
 from archscout.strategies.surrogate import IncrementalGP
 
@@ -28,9 +28,18 @@ def _tell(s, c: Candidate) -> None:
     s.tell(c, Result("complete", {"score": score(c.arch)}))
 
 
+def make(name: str, seed: int, **params):
+    """A strategy on SPACE; those that need several fidelities get rungs of their own (12 and 200)."""
+    from archscout.strategies import STRATEGIES
+
+    if STRATEGIES.get(name).capabilities.needs_fidelities:
+        params.setdefault("fidelities", [12, 200])
+    return asc.create_strategy(name, SPACE, seed=seed, **params)
+
+
 def _copy(s, name: str, **params):
     """A fresh strategy restored from ``s``'s state (JSON round trip)."""
-    t = asc.create_strategy(name, SPACE, seed=12345, **params)
+    t = make(name, 12345, **params)
     t.load_state_dict(json.loads(json.dumps(s.state_dict())))
     return t
 
@@ -42,19 +51,19 @@ def name(request):
 
 # --- every strategy -------------------------------------------------------------------------------------
 def test_a_batch_of_asks_gives_distinct_functions(name):
-    s = asc.create_strategy(name, SPACE, seed=0)
+    s = make(name, 0)
     first = [s.ask() for _ in range(8)]  # before any result
-    assert len({c.arch.functional_hash() for c in first}) == 8
+    assert len({_key(c) for c in first}) == 8
     for c in first:
         _tell(s, c)
     drive(s, 16)
     batch = [s.ask() for _ in range(4)]  # with a model (past every warm-up of 10 to 12 results)
-    assert len({c.arch.functional_hash() for c in batch}) == 4
+    assert len({_key(c) for c in batch}) == 4
     assert {c.id for c in s.pending} == {c.id for c in batch}
 
 
 def test_foreign_pending_candidates_are_excluded_told_and_failed(name):
-    s = asc.create_strategy(name, SPACE, seed=1)
+    s = make(name, 1)
     drive(s, 14)
     # what this strategy would propose next is what another driver is evaluating now
     twin = _copy(s, name)
@@ -64,10 +73,10 @@ def test_foreign_pending_candidates_are_excluded_told_and_failed(name):
     assert {c.id for c in s.pending} == {-1, -2, -3}
     for c in foreign:
         assert s.is_seen(c.arch, c.fidelity)
-    taken = {c.arch.functional_hash() for c in foreign}
+    taken = {_key(c) for c in foreign}
     own = [s.ask() for _ in range(5)]
-    assert not taken & {c.arch.functional_hash() for c in own}
-    assert len({c.arch.functional_hash() for c in own}) == 5
+    assert not taken & {_key(c) for c in own}
+    assert len({_key(c) for c in own}) == 5
 
     # the state keeps foreign pending candidates, and a restored copy continues identically
     t = _copy(s, name)
@@ -83,14 +92,14 @@ def test_foreign_pending_candidates_are_excluded_told_and_failed(name):
 
 
 def test_results_of_unknown_foreign_candidates_are_accepted(name):
-    s = asc.create_strategy(name, SPACE, seed=2)
+    s = make(name, 2)
     mine = s.ask()
     stranger = Candidate(-7, SPACE.sample(np.random.default_rng(5)))
     s.tell(stranger, Result("complete", {"score": score(stranger.arch)}))  # never noted as pending
     s.on_fail(Candidate(-8, SPACE.sample(np.random.default_rng(6))))  # unknown: nothing to forget
     _tell(s, mine)
-    hashes = [c.arch.functional_hash() for c in drive(s, 20, batch=4)]
-    assert len(set(hashes)) == 20 and stranger.arch.functional_hash() not in hashes
+    keys = [_key(c) for c in drive(s, 20, batch=4)]
+    assert len(set(keys)) == 20 and stranger.arch.functional_hash() not in {h for h, _ in keys}
 
 
 # --- fantasies of the model-based strategies --------------------------------------------------------------
@@ -108,7 +117,7 @@ def test_model_based_proposals_account_for_pending_candidates(name, params, roun
     Without fantasies the two batches are identical (no random draw depends on them); with them, some
     proposal must differ. The tree ensemble of the multi-fidelity sampler changes its choice less often
     (it already draws different trees per ask), hence more rounds."""
-    s = asc.create_strategy(name, SPACE, seed=0, **params)
+    s = make(name, 0, **params)
     drive(s, 12)  # past every warm-up
     differ = 0
     for _ in range(rounds):
@@ -258,10 +267,10 @@ def async_drive(s, n: int, workers: int = 4, seed: int = 0) -> list[Candidate]:
 @pytest.mark.parametrize("name", ["smbo", "bananas", "mobo", "asha", "mcts", "rea"])
 def test_asynchronous_search_is_not_worse_than_random(name):
     def best(strategy_name, seed):
-        s = asc.create_strategy(strategy_name, SPACE, seed=seed)
+        s = make(strategy_name, seed)
         told = async_drive(s, 60, seed=seed)
-        hashes = [c.arch.functional_hash() for c in told]
-        assert len(set(hashes)) == len(hashes) == 60
+        keys = [_key(c) for c in told]
+        assert len(set(keys)) == len(keys) == 60
         return max(score(c.arch) for c in told)
 
     seeds = range(3)

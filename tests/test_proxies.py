@@ -17,7 +17,7 @@ from archscout.errors import ConfigError, DataError, UnknownNameError  # noqa: E
 from archscout.proxies import (  # noqa: E402
     ProxyEvaluator, compute_proxy, list_proxies, proxy_rank_correlation,
 )
-from archscout.study import Trial  # noqa: E402
+from archscout.results import Trial  # noqa: E402
 
 ALL = ["flops", "grad_norm", "jacob_cov", "params", "snip", "synflow"]
 SPACE = asc.Space({"width": asc.Choice([4, 8, 16, 32])})

@@ -84,7 +84,7 @@ def test_drivers_see_each_others_results(tmp_path):
         for s in (a, b):
             t = s.ask()
             s.tell(t, quick_score(t.arch))
-    a._sync()
+    a.refresh()
     assert a.n_evaluated == b.n_evaluated == 60
     assert [t.to_json() for t in a.trials] == [t.to_json() for t in b.trials]
     assert len({str(t.arch) for t in a.trials}) == 60
@@ -158,11 +158,12 @@ def test_a_late_result_of_a_stopped_driver_is_not_recorded_twice(tmp_path):
     db = str(tmp_path / "late.db")
     a = asc.create_study(SOAK_SPACE, objectives=["score"], strategy="random", storage=db, seed=0)
     t = a.ask()
-    a._heartbeat.stop()  # a looks stopped (as after a long network partition)
+    a.detach()  # a looks stopped (as after a long network partition)
     b = asc.load_study(db)
     assert [x.number for x in b.interrupted] == [t.number]
     b.optimize(quick_score, budget=1)  # b runs it again
-    assert a._finish(t.number, quick_score(t.arch), expect_owner=a.driver) is None  # a's result is dropped
+    with pytest.warns(UserWarning, match="taken over by another driver"):
+        assert a.tell(t, quick_score(t.arch)) is None  # a's result is dropped
     _check_records(_events(db, "default"), 1)
     a.close(), b.close()
 

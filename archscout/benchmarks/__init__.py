@@ -9,7 +9,8 @@ from .._registry import Registry
 from ..space import Space, create_space
 from .nb201 import nb201
 from .nbgraph import nbgraph
-from .tabular import TabularBenchmark, TabularEvaluator, read_columns
+from ..tables import read_columns
+from .tabular import TabularBenchmark, TabularEvaluator
 from .transnas import transnas_macro, transnas_micro
 
 __all__ = [

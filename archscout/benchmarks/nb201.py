@@ -6,7 +6,8 @@ import os
 from collections.abc import Sequence
 
 from ..space import create_space
-from .tabular import TabularBenchmark, _table_path
+from ..tables import table_path
+from .tabular import TabularBenchmark
 
 __all__ = ["nb201"]
 
@@ -46,7 +47,7 @@ def nb201(
     """
     if hash_rule is None:
         hash_rule = "none" if cost_columns else "nb201"
-    path = _table_path(table)
+    path = table_path(table)
     header = _header(path) if os.path.isfile(path) else []
     wanted = list(dict.fromkeys([objective] + ([report] if report else []) + list(metrics)))
     low: dict[str, str] = {}

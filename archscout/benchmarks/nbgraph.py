@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from ..errors import DataError
 from ..space import create_space
 from ..space.linkops import NBGRAPH_OPS
-from .tabular import TabularBenchmark, _table_path, read_columns
+from ..tables import read_columns, table_path
+from .tabular import TabularBenchmark
 
 __all__ = ["nbgraph", "NBGRAPH_ARCH_COLUMN"]
 
@@ -53,7 +54,7 @@ def nbgraph(
     Raises:
         DataError: a missing file or column, unknown ops, or two rows of one functional class.
     """
-    path = _table_path(table)
+    path = table_path(table)
     if ops is None:
         ops = _table_ops(path)
     space = create_space("nbgraph", ops=tuple(ops))

@@ -11,7 +11,8 @@ import os
 from collections.abc import Sequence
 
 from ..space import create_space
-from .tabular import TabularBenchmark, _table_path
+from ..tables import table_path
+from .tabular import TabularBenchmark
 
 __all__ = ["transnas_micro", "transnas_macro", "default_direction"]
 
@@ -38,7 +39,7 @@ def _load(
     cost_columns: Sequence[str],
 ) -> TabularBenchmark:
     return TabularBenchmark(
-        _table_path(table), space, arch_column=arch_column, objective=objective,
+        table_path(table), space, arch_column=arch_column, objective=objective,
         direction=direction or default_direction(objective), report=report, metrics=metrics,
         time_column=time_column, cost_table=cost_table, cost_columns=cost_columns,
         name=f"transnas-{space_name}", where={"search_space": space_name},

@@ -5,23 +5,41 @@ from __future__ import annotations
 from typing import Any
 
 from .._registry import Registry
+from ..errors import ConfigError
 from .base import (
     FAILURE_ERROR, FAILURE_INVALID, FAILURE_TIMEOUT, FAILURE_WORKER_DIED, FAILURES, Completion, Evaluator, Executor,
+    ExecutorCapabilities,
     FunctionEvaluator, Job, Outcome, as_evaluator, evaluation_outcome, run_evaluation,
 )
 from .executors import InlineExecutor, ProcessExecutor, SimulatedExecutor
 from .ray_executor import RayExecutor  # imports Ray only when it starts
 
 __all__ = [
-    "Completion", "Evaluator", "Executor", "FunctionEvaluator", "Job", "Outcome", "as_evaluator", "run_evaluation",
+    "Completion", "Evaluator", "Executor", "ExecutorCapabilities", "FunctionEvaluator", "Job", "Outcome", "as_evaluator", "run_evaluation",
     "evaluation_outcome", "FAILURE_ERROR", "FAILURE_INVALID", "FAILURE_TIMEOUT", "FAILURE_WORKER_DIED", "FAILURES",
     "InlineExecutor", "ProcessExecutor", "SimulatedExecutor", "RayExecutor",
-    "EXECUTORS", "list_executors", "create_executor",
+    "EXECUTORS", "list_executors", "create_executor", "register_executor",
 ]
 
 EXECUTORS: Registry[Executor] = Registry("executor")
+
+
+def register_executor(cls: type[Executor]) -> type[Executor]:
+    """Register an :class:`Executor` subclass under its ``name`` (usable as a class decorator), so that
+    ``create_executor(name, ...)``, ``optimize(executor=name)`` and ``archscout list`` know it.
+
+    Raises:
+        ConfigError: ``cls`` is not an Executor subclass with a ``name``, or the name is taken.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, Executor)) or not getattr(cls, "name", "") \
+            or cls.name == "base":
+        raise ConfigError(f"register_executor needs an Executor subclass with its own name, got {cls!r}")
+    EXECUTORS.register(cls.name, cls, doc=(cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "")
+    return cls
+
+
 for _cls in (InlineExecutor, ProcessExecutor, SimulatedExecutor, RayExecutor):
-    EXECUTORS.register(_cls.name, _cls, doc=(_cls.__doc__ or "").strip().splitlines()[0])
+    register_executor(_cls)
 
 
 def list_executors() -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import math
 import os
 import signal
@@ -11,13 +12,13 @@ import traceback
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 
 from ..errors import ConfigError
 from ..space import Architecture
 
 __all__ = [
-    "Evaluator", "FunctionEvaluator", "WithCosts", "Job", "Completion", "Executor", "Outcome",
+    "Evaluator", "FunctionEvaluator", "WithCosts", "Job", "Completion", "Executor", "ExecutorCapabilities", "Outcome",
     "run_evaluation", "evaluation_outcome", "as_evaluator", "time_limit", "alarm_usable", "EvaluationTimeout",
     "timeout_message",
     "check_workers", "check_timeout", "pid_alive",
@@ -243,37 +244,60 @@ def time_limit(timeout_s: float) -> Iterator[None]:
             signal.setitimer(signal.ITIMER_REAL, max(left, 1e-3), old_interval)
 
 
-class Executor:
+@dataclass(frozen=True)
+class ExecutorCapabilities:
+    """What an executor offers (``archscout.testing.check_executor`` chooses its checks by them).
+
+    Attributes:
+        parallel: runs several jobs at once (``workers > 1``).
+        isolated: runs each job in another process, so a job that crashes or is killed fails only itself.
+        real_time: jobs take real time (``False``: a simulated clock, durations from the evaluator).
+    """
+
+    parallel: bool = False
+    isolated: bool = False
+    real_time: bool = True
+
+
+class Executor(abc.ABC):
     """Runs jobs. ``submit`` never blocks while ``free_slots() > 0``; ``poll`` waits until at least one
     job finished (or ``timeout`` seconds passed) and returns the finished ones, in the order they finished.
 
     A job that fails (the evaluator raised, returned bad metrics, ran past ``timeout_s`` or its worker died)
     still completes, as a :class:`Completion` with ``metrics=None``, the reason and its category: a failure
     never stops the executor. Every executor takes ``workers`` and ``timeout_s`` (seconds per job, ``None``
-    for no limit).
+    for no limit). Register a new one with :func:`archscout.register_executor`; check it with
+    ``archscout.testing.check_executor``.
     """
 
-    name: str = "base"
+    name: ClassVar[str] = "base"
+    capabilities: ClassVar[ExecutorCapabilities] = ExecutorCapabilities()
     workers: int = 1
     timeout_s: float | None = None
 
     def start(self, evaluator: Evaluator) -> None:
+        """Get ready to run jobs of ``evaluator`` (called once per ``optimize``, before the first ``submit``)."""
         self.evaluator = evaluator
 
+    @abc.abstractmethod
     def submit(self, job: Job) -> None:
-        raise NotImplementedError
+        """Start ``job``; only called while :meth:`free_slots` is positive."""
 
+    @abc.abstractmethod
     def poll(self, timeout: float | None = None) -> list[Completion]:
-        raise NotImplementedError
+        """The jobs that finished since the last poll, waiting up to ``timeout`` seconds (``None``: until one
+        finishes) when none has; ``[]`` when no job is running."""
 
+    @abc.abstractmethod
     def free_slots(self) -> int:
-        raise NotImplementedError
+        """How many more jobs :meth:`submit` accepts now."""
 
     def now(self) -> float:
+        """The executor's clock (seconds since the epoch, or simulated seconds)."""
         return time.time()
 
-    def shutdown(self) -> None:
-        pass
+    def shutdown(self) -> None:  # noqa: B027 - optional hook
+        """Stop the workers; jobs still running are abandoned."""
 
     def to_config(self) -> dict[str, Any]:
         """The settings as a JSON-ready dict; ``create_executor(**cfg)`` builds the same executor."""
@@ -282,7 +306,7 @@ class Executor:
     def __enter__(self) -> Executor:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.shutdown()
 
 

@@ -7,7 +7,7 @@ import time
 
 from ..errors import ConfigError
 from .base import (
-    FAILURE_TIMEOUT, Completion, Evaluator, Executor, Job, Outcome, alarm_usable, check_timeout, check_workers,
+    FAILURE_TIMEOUT, Completion, Evaluator, Executor, ExecutorCapabilities, Job, Outcome, alarm_usable, check_timeout, check_workers,
     evaluation_outcome, timeout_message,
 )
 from .pool import ProcessExecutor
@@ -29,6 +29,7 @@ class InlineExecutor(Executor):
     """
 
     name = "inline"
+    capabilities = ExecutorCapabilities()
 
     def __init__(self, workers: int = 1, timeout_s: float | None = None) -> None:
         if check_workers(workers) != 1:
@@ -74,6 +75,7 @@ class SimulatedExecutor(Executor):
     """
 
     name = "simulated"
+    capabilities = ExecutorCapabilities(parallel=True, real_time=False)
 
     def __init__(self, workers: int = 1, timeout_s: float | None = None) -> None:
         self.workers = check_workers(workers)

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from .base import (
-    FAILURE_ERROR, FAILURE_TIMEOUT, FAILURE_WORKER_DIED, Completion, Evaluator, Executor, Job, Outcome,
+    FAILURE_ERROR, FAILURE_TIMEOUT, FAILURE_WORKER_DIED, Completion, Evaluator, Executor, ExecutorCapabilities, Job, Outcome,
     check_timeout, check_workers, evaluation_outcome, pid_alive, timeout_message,
 )
 
@@ -164,6 +164,7 @@ class ProcessExecutor(Executor):
     """
 
     name = "process"
+    capabilities = ExecutorCapabilities(parallel=True, isolated=True)
 
     def __init__(self, workers: int = 2, start_method: str = "spawn", timeout_s: float | None = None) -> None:
         self.workers = check_workers(workers)

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..errors import ConfigError, require
 from .base import (
+    ExecutorCapabilities,
     FAILURE_ERROR, FAILURE_TIMEOUT, FAILURE_WORKER_DIED, Completion, Evaluator, Executor, Job,
     alarm_usable, check_timeout, check_workers, evaluation_outcome, timeout_message,
 )
@@ -75,6 +76,7 @@ class RayExecutor(Executor):
     """
 
     name = "ray"
+    capabilities = ExecutorCapabilities(parallel=True, isolated=True)
 
     def __init__(self, workers: int = 2, address: str | None = None, num_cpus: float = 1, num_gpus: float = 0,
                  resources: dict[str, float] | None = None, timeout_s: float | None = None,

@@ -12,8 +12,9 @@ measured or fitted (``pip install 'archscout[nn]'``).
 
 from .base import (
     COST_MODELS, CostModel, Measurement, cost_model_from_config, create_cost_model, latency_metrics, list_cost_models,
+    register_cost_model,
 )
-from .devices import DEVICES, DeviceProfile, create_device, get_device, list_devices
+from .devices import DEVICES, DeviceProfile, create_device, get_device, list_devices, register_device
 from .analytic import FlopsModel, LayerRecord, ModuleStats, ParamsModel, PeakMemModel, analyze_module
 from .measure import LatencyMeter, MeasuredLatency
 from .lut import LUTLatency, Unit, decompose
@@ -23,7 +24,8 @@ from .latency_bench import add_latency_bench_parser, run_latency_bench
 
 __all__ = [
     "CostModel", "Measurement", "COST_MODELS", "list_cost_models", "create_cost_model", "cost_model_from_config",
-    "latency_metrics", "DeviceProfile", "DEVICES", "list_devices", "create_device", "get_device",
+    "register_cost_model",
+    "latency_metrics", "DeviceProfile", "DEVICES", "list_devices", "create_device", "get_device", "register_device",
     "ParamsModel", "FlopsModel", "PeakMemModel", "analyze_module", "ModuleStats", "LayerRecord",
     "LatencyMeter", "MeasuredLatency", "LUTLatency", "Unit", "decompose", "LearnedLatency", "TableLatency",
     "run_latency_bench", "add_latency_bench_parser",

@@ -25,8 +25,9 @@ from typing import Any
 from ..errors import BuildError, require
 from ..space import Architecture
 from .base import (
-    COST_MODELS, CostModel, factory_config, factory_key, torch_threads,
+    CostModel, register_cost_model, factory_config, factory_key,
 )
+from .._torch import torch_threads
 
 __all__ = ["LayerRecord", "ModuleStats", "analyze_module", "AnalyticCostModel", "ParamsModel", "FlopsModel",
            "PeakMemModel", "model_stats"]
@@ -196,7 +197,7 @@ class AnalyticCostModel(CostModel):
                 "input_shape": None if self._input_shape is None else list(self._input_shape)}
 
 
-@COST_MODELS.register("params")
+@register_cost_model
 class ParamsModel(AnalyticCostModel):
     """Parameters of the compiled model, in millions (``"M"``)."""
 
@@ -206,7 +207,7 @@ class ParamsModel(AnalyticCostModel):
         return self.stats(arch).params_m
 
 
-@COST_MODELS.register("flops")
+@register_cost_model
 class FlopsModel(AnalyticCostModel):
     """FLOPs of one forward pass at batch 1, in millions (``"MFLOPs"``; 1 MAC = 2 FLOPs)."""
 
@@ -216,7 +217,7 @@ class FlopsModel(AnalyticCostModel):
         return self.stats(arch).mflops
 
 
-@COST_MODELS.register("peak_mem_mb")
+@register_cost_model
 class PeakMemModel(AnalyticCostModel):
     """Peak activation memory at batch 1, in MB (max over leaf modules of input + output bytes)."""
 

@@ -10,24 +10,25 @@ Nothing here imports torch: models that need it import it when they first build 
 
 from __future__ import annotations
 
-import contextlib
+import abc
 import hashlib
 import json
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from .._registry import Registry
+from .._torch import default_factory, resolve_factory
 from ..errors import ConfigError
 from ..space import Architecture
 
 __all__ = [
     "CostModel", "Measurement", "COST_MODELS", "list_cost_models", "create_cost_model", "cost_model_from_config",
-    "resolve_factory", "factory_config", "factory_key", "resolve_input_shape", "check_int", "latency_metrics",
-    "torch_threads",
+    "register_cost_model",
+    "factory_config", "factory_key", "resolve_input_shape", "latency_metrics",
 ]
 
 
@@ -62,8 +63,9 @@ class Measurement:
         return cls(float(d["median_ms"]), float(d["spread_ms"]), tuple(float(x) for x in d.get("samples", ())))
 
 
-class CostModel:
-    """Base class: ``predict(arch) -> float`` in :attr:`unit`.
+class CostModel(abc.ABC):
+    """Base class: ``predict(arch) -> float`` in :attr:`unit`. Register a new one with
+    :func:`register_cost_model`; check it with ``archscout.testing.check_cost_model``.
 
     Attributes:
         name: registry name (``create_cost_model(name, ...)`` builds it).
@@ -75,9 +77,9 @@ class CostModel:
     unit: str = ""
     cheap: bool = True
 
+    @abc.abstractmethod
     def predict(self, arch: Architecture) -> float:
         """The cost of ``arch`` in :attr:`unit`."""
-        raise NotImplementedError
 
     def predict_many(self, archs: Iterable[Architecture]) -> np.ndarray:
         """``predict`` over several architectures; shape ``(n,)``."""
@@ -101,15 +103,28 @@ class CostModel:
     def __call__(self, arch: Architecture) -> float:
         return self.predict(arch)
 
+    @abc.abstractmethod
     def to_config(self) -> dict[str, Any]:
         """A plain dict (JSON-safe) with ``name`` and the settings; :func:`cost_model_from_config` rebuilds it."""
-        raise NotImplementedError
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, unit={self.unit!r}, cheap={self.cheap})"
 
 
 COST_MODELS: Registry[CostModel] = Registry("cost model")
+
+
+def register_cost_model(cls: type[CostModel]) -> type[CostModel]:
+    """Register a :class:`CostModel` subclass under its ``name`` (usable as a class decorator), so that
+    :func:`create_cost_model` and :func:`cost_model_from_config` can build it.
+
+    Raises:
+        ConfigError: ``cls`` is not a CostModel subclass with a ``name``, or the name is taken.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, CostModel)) or not getattr(cls, "name", ""):
+        raise ConfigError(f"register_cost_model needs a CostModel subclass with a name, got {cls!r}")
+    COST_MODELS.register(cls.name, cls)
+    return cls
 
 
 def list_cost_models() -> list[str]:
@@ -144,58 +159,6 @@ def cost_model_from_config(cfg: Mapping[str, Any], **overrides: Any) -> CostMode
 
 
 # --- shared helpers ---------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def torch_threads(n: int = 1) -> Iterator[None]:
-    """Run PyTorch with ``n`` intra-op threads inside the block (restored afterwards).
-
-    Building, tracing and exporting small networks is several times faster on one thread when the machine
-    is shared, and timing runs must not compete with idle worker threads.
-    """
-    from ..errors import require
-
-    torch = require("torch", "nn")
-    prev = torch.get_num_threads()
-    if prev != n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        if torch.get_num_threads() != prev:
-            torch.set_num_threads(prev)
-
-
-def check_int(value: Any, what: str, low: int) -> int:
-    """``value`` as an int >= ``low``. Raises ConfigError otherwise."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or int(value) < low:
-        raise ConfigError(f"{what} must be an integer >= {low}, got {value!r}")
-    return int(value)
-
-
-def resolve_factory(factory: Any) -> Callable[[Architecture], Any] | None:
-    """A model factory from a callable, a ``ModelFactory`` config dict, or None (None stays None).
-
-    Raises:
-        ConfigError: ``factory`` is neither callable nor a dict.
-    """
-    if factory is None or callable(factory):
-        return factory
-    if isinstance(factory, Mapping):
-        from ..errors import require
-
-        nn = require("archscout.nn", "nn")
-        return nn.ModelFactory.from_config(dict(factory))
-    raise ConfigError(f"factory must be a ModelFactory (or any callable arch -> torch module), got {factory!r}")
-
-
-def default_factory(input_shape: Sequence[int] | None = None) -> Callable[[Architecture], Any]:
-    """``archscout.nn.ModelFactory(input_shape, num_classes=10)``; ``input_shape`` defaults to ``(3, 32, 32)``
-    (CIFAR-sized images)."""
-    from ..errors import require
-
-    nn = require("archscout.nn", "nn")
-    return nn.ModelFactory(input_shape=tuple(input_shape) if input_shape is not None else (3, 32, 32), num_classes=10)
-
-
 def factory_config(factory: Any) -> dict[str, Any] | None:
     """The factory's ``to_config()`` dict, or None for a plain callable."""
     to_config = getattr(factory, "to_config", None)

@@ -11,16 +11,16 @@ from __future__ import annotations
 import dataclasses
 import os
 import platform
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from .._registry import Registry
 from ..errors import ConfigError
-from .base import check_int
+from .._validate import check_int
 
-__all__ = ["DeviceProfile", "DEVICES", "list_devices", "create_device", "get_device", "RUNTIMES", "NB201_COLUMNS"]
+__all__ = ["DEVICES", "NB201_COLUMNS", "RUNTIMES", "DeviceProfile", "create_device", "get_device", "list_devices", "register_device"]
 
 RUNTIMES = ("onnxruntime", "torch")
 
@@ -86,8 +86,8 @@ class DeviceProfile:
         if self.kind == "measured":
             if self.runtime not in RUNTIMES:
                 raise ConfigError(f"device {self.name!r}: runtime must be one of {RUNTIMES}, got {self.runtime!r}")
-            check_int(self.batch_size, f"device {self.name!r}: batch_size", 1)
-            check_int(self.threads, f"device {self.name!r}: threads", 1)
+            check_int(f"device {self.name!r}: batch_size", self.batch_size, 1)
+            check_int(f"device {self.name!r}: threads", self.threads, 1)
             if not self.host:  # measured profiles always describe the machine they run on
                 object.__setattr__(self, "host", host_cpu())
         elif not self.column or not isinstance(self.column, str):
@@ -160,6 +160,26 @@ def _nb201_device(name: str, column: str):
 
 for _name, _column in NB201_COLUMNS.items():
     DEVICES.register(_name, _nb201_device(_name, _column))
+
+
+def register_device(name: str, factory: Callable[..., DeviceProfile] | DeviceProfile | None = None):
+    """Register a device profile under ``name``: a :class:`DeviceProfile`, or a function of the profile's
+    settings that returns one (usable as a decorator, ``@register_device("my-phone")``).
+
+    Raises:
+        ConfigError: the name is taken, or ``factory`` is neither a profile nor callable.
+    """
+    def add(f: Callable[..., DeviceProfile] | DeviceProfile) -> Callable[..., DeviceProfile] | DeviceProfile:
+        if isinstance(f, DeviceProfile):
+            profile = f
+            DEVICES.register(name, lambda: profile, doc=profile.description)
+        elif callable(f):
+            DEVICES.register(name, f)
+        else:
+            raise ConfigError(f"register_device needs a DeviceProfile or a function returning one, got {f!r}")
+        return f
+
+    return add(factory) if factory is not None else add
 
 
 def list_devices() -> list[str]:

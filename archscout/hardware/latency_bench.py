@@ -21,7 +21,8 @@ import numpy as np
 from ..errors import ConfigError, SpaceExhaustedError
 from ..space import Architecture, Space, create_space
 from .analytic import FlopsModel
-from .base import check_int, latency_metrics
+from .._validate import check_int
+from .base import latency_metrics
 from .devices import DeviceProfile, get_device
 from .lut import LUTLatency
 from .measure import MeasuredLatency
@@ -83,8 +84,8 @@ def run_latency_bench(
         ConfigError: bad settings (e.g. a table device). UnknownNameError: unknown space or device.
     """
     t_start = time.perf_counter()
-    n_train = check_int(n_train, "n_train", 2)
-    n_test = check_int(n_test, "n_test", 1)
+    n_train = check_int("n_train", n_train, 2)
+    n_test = check_int("n_test", n_test, 1)
     dev = get_device(device)
     if dev.kind != "measured":
         raise ConfigError(f"latency-bench measures on this machine; {dev.name!r} is a table device "

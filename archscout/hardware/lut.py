@@ -25,8 +25,9 @@ import numpy as np
 from ..errors import BuildError, ConfigError, DataError, require
 from ..space import Architecture
 from .base import (
-    COST_MODELS, CostModel, factory_config, torch_threads,
+    CostModel, register_cost_model, factory_config,
 )
+from .._torch import torch_threads
 from .devices import DeviceProfile, get_device
 from .measure import LatencyMeter, check_reference, reference_arch, reference_config
 
@@ -209,7 +210,7 @@ def _hook_units(module: Any, input_shape: tuple[int, ...], transparent: tuple[st
     return calls
 
 
-@COST_MODELS.register("lut-latency")
+@register_cost_model
 class LUTLatency(CostModel):
     """Latency in ms as ``scale * sum(unit latencies) + per_unit_ms * n_units + intercept``; each unit
     configuration is measured once.

@@ -20,8 +20,10 @@ from typing import Any
 from ..errors import BuildError, ConfigError, DataError, require
 from ..space import Architecture
 from .base import (
-    COST_MODELS, CostModel, Measurement, check_int, factory_config, factory_key, torch_threads,
+    CostModel, register_cost_model, Measurement, factory_config, factory_key,
 )
+from .._torch import torch_threads
+from .._validate import check_int
 from .devices import RUNTIMES, DeviceProfile, get_device
 
 __all__ = ["LatencyMeter", "MeasuredLatency", "onnx_bytes", "LatencyCache", "check_reference", "reference_arch"]
@@ -83,10 +85,10 @@ class LatencyMeter:
         if runtime not in RUNTIMES:
             raise ConfigError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
         self.runtime = runtime
-        self.batch_size = check_int(batch_size, "batch_size", 1)
-        self.threads = check_int(threads, "threads", 1)
-        self.warmup = check_int(warmup, "warmup", 0)
-        self.repeats = check_int(repeats, "repeats", 1)
+        self.batch_size = check_int("batch_size", batch_size, 1)
+        self.threads = check_int("threads", threads, 1)
+        self.warmup = check_int("warmup", warmup, 0)
+        self.repeats = check_int("repeats", repeats, 1)
         if timer is not None and not callable(timer):
             raise ConfigError(f"timer must be a callable returning seconds, got {timer!r}")
         self.timer: Callable[[], float] = timer or time.perf_counter
@@ -164,7 +166,7 @@ class LatencyMeter:
         """
         if reference_ms is not None and not (isinstance(reference_ms, (int, float)) and reference_ms > 0):
             raise ConfigError(f"reference_ms must be a positive number of ms, got {reference_ms!r}")
-        check_int(calibration, "calibration", 1)
+        check_int("calibration", calibration, 1)
         run = self.prepare(module, input_shape)
         if reference_ms is None:
             self._reference = None
@@ -316,7 +318,7 @@ def reference_config(reference: Any) -> str | None:
     return None if reference is None else str(reference)
 
 
-@COST_MODELS.register("measured-latency")
+@register_cost_model
 class MeasuredLatency(CostModel):
     """Latency measured on this machine, in ms (median of ``repeats`` samples). ``cheap=False``: it runs like an
     evaluator; each architecture is measured once per device (cached by functional hash).

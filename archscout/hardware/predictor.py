@@ -35,7 +35,7 @@ from ..errors import ConfigError, require
 from ..space import Architecture, Space
 from .analytic import ModuleStats, model_stats
 from .base import (
-    COST_MODELS, CostModel, factory_config, latency_metrics,
+    CostModel, create_cost_model, factory_config, latency_metrics, register_cost_model,
 )
 from .devices import DeviceProfile, get_device
 
@@ -116,7 +116,7 @@ class _Regressor:
         return np.exp(self.trees.predict(X))
 
 
-@COST_MODELS.register("learned-latency")
+@register_cost_model
 class LearnedLatency(CostModel):
     """Latency in ms predicted by a regressor trained on measurements. ``cheap=True``.
 
@@ -208,7 +208,7 @@ class LearnedLatency(CostModel):
         if latencies_ms is None:
             if self.device is None:
                 raise ConfigError("pass latencies_ms, or give the learned-latency model a measured device")
-            meter = COST_MODELS.create("measured-latency", device=self.device, factory=self._ready()[0],
+            meter = create_cost_model("measured-latency", device=self.device, factory=self._ready()[0],
                                        input_shape=self._input_shape)
             latencies_ms = [meter.predict(a) for a in archs]
         y = np.asarray(latencies_ms, dtype=float)

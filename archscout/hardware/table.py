@@ -10,10 +10,10 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from ..benchmarks.tabular import read_columns
+from ..tables import read_columns
 from ..errors import ConfigError, DataError, InvalidArchitectureError
 from ..space import Architecture, Space, create_space
-from .base import COST_MODELS, CostModel
+from .base import CostModel, register_cost_model
 from .devices import DeviceProfile, get_device
 
 __all__ = ["TableLatency"]
@@ -26,7 +26,7 @@ def _load(path: str, column: str, arch_column: str, space: Space) -> dict[tuple,
         stamp = os.stat(path).st_mtime_ns
     except OSError:
         raise DataError(f"latency table {path!r} does not exist; pass table= the path of the CSV file") from None
-    key = (path, stamp, column, arch_column, space._signature)
+    key = (path, stamp, column, arch_column, space)
     hit = _TABLES.get(key)
     if hit is not None:
         return hit
@@ -46,7 +46,7 @@ def _load(path: str, column: str, arch_column: str, space: Space) -> dict[tuple,
     return values
 
 
-@COST_MODELS.register("table-latency")
+@register_cost_model
 class TableLatency(CostModel):
     """Latency read from a table column, in ms. ``cheap=True``.
 

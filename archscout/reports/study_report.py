@@ -9,7 +9,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..objectives import TrialState
+from ..results import TrialState
 
 __all__ = ["write_trials_csv", "plot_pareto", "write_html_report"]
 

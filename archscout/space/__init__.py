@@ -1,6 +1,7 @@
 """Search-space language (pure Python + numpy)."""
 
-from .builtin import create_space, list_spaces
+from . import builtin  # registers the built-in spaces
+from .registry import SPACES, create_space, list_spaces, register_space
 from .cell import Cell
 from .digit_cell import DigitCell
 from .linkops import LinkOps
@@ -11,5 +12,5 @@ from .stages import Stages
 
 __all__ = [
     "Architecture", "Cell", "Choice", "DigitCell", "Float", "Int", "LinkOps", "Ordinal", "Param", "Skeleton", "Space",
-    "Stages", "create_space", "list_spaces",
+    "Stages", "SPACES", "create_space", "list_spaces", "register_space",
 ]

@@ -5,32 +5,30 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .._registry import Registry
 from .cell import Cell
 from .digit_cell import DigitCell
 from .linkops import NBGRAPH_LINKS, NBGRAPH_OPS, LinkOps
 from .params import Ordinal
+from .registry import register_space
 from .skeleton import Skeleton
 from .space import Space
 from .stages import Stages
 
-__all__ = ["SPACES", "create_space", "list_spaces", "NB201_OPS", "TRANSNAS_MICRO_OPS"]
-
-SPACES: Registry[Space] = Registry("space")
+__all__ = ["NB201_OPS", "TRANSNAS_MICRO_OPS", "mbv3", "nb201", "nbgraph", "transnas_macro", "transnas_micro"]
 
 NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 # TransNAS-Bench-101 micro op digits 0 to 3: zero, identity, ReLU-conv1x1-BN, ReLU-conv3x3-BN (NB201's ops)
 TRANSNAS_MICRO_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3")
 
 
-@SPACES.register("nb201")
+@register_space("nb201")
 def nb201(hash_rule: str = "nb201") -> Space:
     """NAS-Bench-201: a 4-node cell, 6 edges, 5 ops (15,625 cells; 6,466 functional classes)."""
     return Space({"cell": Cell(nodes=4, ops=NB201_OPS, zero="none", identity="skip_connect", hash_rule=hash_rule)},
                  name="nb201")
 
 
-@SPACES.register("mbv3")
+@register_space("mbv3")
 def mbv3(
     stages: int = 5,
     depths: Sequence[int] = (2, 3, 4),
@@ -52,7 +50,7 @@ def mbv3(
     )
 
 
-@SPACES.register("transnas-micro")
+@register_space("transnas-micro")
 def transnas_micro(hash_rule: str = "nb201", input_identity: bool = False) -> Space:
     """TransNAS-Bench-101 micro: a 4-node cell, 6 edges, 4 ops (4,096 cells), e.g. ``64-41414-3_13_020``.
 
@@ -67,7 +65,7 @@ def transnas_micro(hash_rule: str = "nb201", input_identity: bool = False) -> Sp
                  name="transnas-micro")
 
 
-@SPACES.register("transnas-macro")
+@register_space("transnas-macro")
 def transnas_macro() -> Space:
     """TransNAS-Bench-101 macro: 4-6 ResNet modules, 1-3 doublings, 1-4 downsamplings (3,256 skeletons).
 
@@ -77,7 +75,7 @@ def transnas_macro() -> Space:
                  name="transnas-macro")
 
 
-@SPACES.register("nbgraph")
+@register_space("nbgraph")
 def nbgraph(ops: Sequence[str] = NBGRAPH_OPS) -> Space:
     """NAS-Bench-Graph: 9 links x 4 node ops from 9 GNN layers (59,040 architectures; 26,206 classes).
 
@@ -85,17 +83,3 @@ def nbgraph(ops: Sequence[str] = NBGRAPH_OPS) -> Space:
     ``ops=NBGRAPH_PROTEINS_OPS`` gives the 5-op ogbn-proteins space (5,616 architectures; 2,021 classes).
     See :class:`~archscout.space.linkops.LinkOps`."""
     return Space({"gnn": LinkOps(links=NBGRAPH_LINKS, ops=tuple(ops), identity="skip")}, name="nbgraph")
-
-
-def list_spaces() -> list[str]:
-    """Names of the registered spaces."""
-    return SPACES.names()
-
-
-def create_space(name: str, **params) -> Space:
-    """Build a registered space by name (see :func:`list_spaces`).
-
-    Raises:
-        UnknownNameError: no space has that name.
-    """
-    return SPACES.create(name, **params)

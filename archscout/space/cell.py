@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, InvalidArchitectureError
-from .params import Param, _check_token
+from .params import Param, check_token
 
 __all__ = ["Cell"]
 
@@ -62,7 +62,7 @@ class Cell(Param):
         if len(set(self.ops)) != len(self.ops):
             raise ConfigError(f"Cell ops {list(self.ops)} are not distinct")
         for o in self.ops:
-            _check_token(o, "op name")
+            check_token(o, "op name")
         self.nodes = nodes
         self.zero = zero if zero is not None else next((o for o in _ZERO_NAMES if o in self.ops), None)
         self.identity = identity if identity is not None else next((o for o in _IDENTITY_NAMES if o in self.ops), None)

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, InvalidArchitectureError
-from .params import Param, _check_token
+from .params import Param, check_token
 
 __all__ = ["LinkOps", "NBGRAPH_LINKS", "NBGRAPH_OPS", "NBGRAPH_PROTEINS_OPS"]
 
@@ -79,7 +79,7 @@ class LinkOps(Param):
         if len(set(self.ops)) != len(self.ops):
             raise ConfigError(f"LinkOps ops {list(self.ops)} are not distinct")
         for o in self.ops:
-            _check_token(o, "op name")
+            check_token(o, "op name")
             if "-" in o or ":" in o:
                 raise ConfigError(f"op name {o!r} cannot contain '-' or ':' (they separate the string form)")
         if identity is None and "skip" in self.ops:

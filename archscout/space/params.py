@@ -15,14 +15,16 @@ import numpy as np
 
 from ..errors import ConfigError, InvalidArchitectureError
 
-__all__ = ["Param", "Choice", "Ordinal", "Int", "Float", "RESERVED_CHARS"]
+__all__ = ["RESERVED_CHARS", "Choice", "Discrete", "Float", "Int", "Ordinal", "Param", "check_token"]
 
 # Characters that structure architecture strings; formatted option values may not contain them.
 RESERVED_CHARS = set(";=()/,|~+")
 _MAX_INT_VALUES = 2**62  # numpy's integer sampling is limited to int64
 
 
-def _check_token(text: str, what: str) -> None:
+def check_token(text: str, what: str) -> None:
+    """Raise ConfigError unless ``text`` can appear in an architecture string (non-empty, no surrounding
+    spaces, none of :data:`RESERVED_CHARS`); ``what`` names it in the message."""
     bad = sorted(set(text) & RESERVED_CHARS)
     if bad or text != text.strip() or not text:
         raise ConfigError(
@@ -107,6 +109,10 @@ class Param:
         """How many independent decisions the parameter holds (weights the choice of what to mutate)."""
         return 1
 
+    def initial_value(self) -> Any:
+        """The value a parameter takes when a neighbouring move makes it active: its first value."""
+        return next(iter(self.values()))
+
     def is_finite(self) -> bool:
         return math.isfinite(self.size())
 
@@ -128,8 +134,9 @@ class Param:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in cfg.items())})"
 
 
-class _Discrete(Param):
-    """A finite list of options, each formatted to a distinct token."""
+class Discrete(Param):
+    """Base of the parameters that take one of a finite list of options, each formatted to a distinct token
+    (:class:`Choice`, :class:`Ordinal`)."""
 
     def __init__(self, options: Sequence[Any], when: Mapping[str, Any] | None = None) -> None:
         super().__init__(when)
@@ -153,7 +160,7 @@ class _Discrete(Param):
                 ) from None
         tokens = [self._fmt(o) for o in self.options]
         for t in tokens:
-            _check_token(t, "option")
+            check_token(t, "option")
         if len(set(tokens)) != len(tokens) or len(set(self.options)) != len(self.options):
             # equal values (1 and 1.0, 0.0 and -0.0, 1 and True) would give architectures that compare equal
             raise ConfigError(f"{type(self).__name__} options {list(self.options)!r} are not distinct")
@@ -221,7 +228,7 @@ class _Discrete(Param):
         return {"options": list(self.options)}
 
 
-class Choice(_Discrete):
+class Choice(Discrete):
     """An unordered categorical choice; a mutation jumps to any other option."""
 
     kind = "choice"
@@ -231,7 +238,7 @@ class Choice(_Discrete):
         return [o for j, o in enumerate(self.options) if j != i]
 
 
-class Ordinal(_Discrete):
+class Ordinal(Discrete):
     """An ordered choice (e.g. depths 2 < 3 < 4); a mutation moves to an adjacent option."""
 
     kind = "ordinal"
@@ -347,6 +354,10 @@ class Float(Param):
 
     def sample(self, rng: np.random.Generator) -> float:
         return self._from_unit(float(rng.random()))
+
+    def initial_value(self) -> float:
+        """The midpoint (geometric for a log scale)."""
+        return self._from_unit(0.5)
 
     def mutate(self, value: Any, rng: np.random.Generator) -> float:
         u = self._to_unit(self.validate(value))

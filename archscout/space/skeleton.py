@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, InvalidArchitectureError
-from .params import Param, _check_token
+from .params import Param, check_token
 
 __all__ = ["Skeleton", "MODULE_KINDS"]
 
@@ -82,7 +82,7 @@ class Skeleton(Param):
         self.base_channels = int(base_channels)
         if not isinstance(block, str):
             raise ConfigError(f"Skeleton block must be a name, got {block!r}")
-        _check_token(block, "Skeleton block name")
+        check_token(block, "Skeleton block name")
         if "-" in block:
             raise ConfigError(f"Skeleton block name {block!r} cannot contain '-' (it separates the string form)")
         self.block = block

@@ -15,7 +15,8 @@ from ..errors import ConfigError, InvalidArchitectureError
 from .cell import Cell
 from .digit_cell import DigitCell
 from .linkops import LinkOps
-from .params import Choice, Float, Int, Ordinal, Param, _check_token
+from . import registry
+from .params import Choice, Float, Int, Ordinal, Param, check_token
 from .skeleton import Skeleton
 from .stages import Stages
 
@@ -146,7 +147,7 @@ class Space:
         for pname, p in params.items():
             if not isinstance(pname, str):
                 raise ConfigError(f"parameter names must be strings, got {pname!r}")
-            _check_token(pname, "parameter name")
+            check_token(pname, "parameter name")
             if not isinstance(p, Param):
                 raise ConfigError(f"parameter {pname!r} must be a Choice, Ordinal, Int, Float, Cell or Stages, got {p!r}")
             for parent, allowed in p.when.items():
@@ -320,7 +321,7 @@ class Space:
                         if not self._active(p, values):
                             values[j] = None
                         elif values[j] is None:
-                            values[j] = next(iter(p.values())) if p.is_finite() else p._from_unit(0.5)  # type: ignore[attr-defined]
+                            values[j] = p.initial_value()
                 a = self._new(tuple(values))
                 if a not in seen:
                     seen.add(a)
@@ -420,9 +421,7 @@ class Space:
 
     def to_config(self) -> dict:
         """A plain dict (JSON-safe) from which :meth:`from_config` rebuilds an equal space."""
-        from . import builtin
-
-        if self.name is not None and self.name in builtin.SPACES and builtin.create_space(self.name)._signature == self._signature:
+        if self.name is not None and registry.default_signature(self.name) == self._signature:
             return {"name": self.name}
         return {"name": self.name, "params": self._params_config()}
 
@@ -440,10 +439,13 @@ class Space:
         if "params" not in cfg:
             if not isinstance(cfg.get("name"), str):
                 raise ConfigError(f"a space config needs a registered space 'name' or 'params', got {dict(cfg)!r}")
-            from . import builtin
-
-            return builtin.create_space(cfg.get("name"))
+            return registry.create_space(cfg["name"])
         return cls({n: param_from_config(c) for n, c in cfg["params"].items()}, name=cfg.get("name"))
+
+    @property
+    def signature(self) -> str:
+        """The space's settings as a canonical string: equal spaces have equal signatures."""
+        return self._signature
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Space) and other._signature == self._signature

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, InvalidArchitectureError
-from .params import Ordinal, Param, _check_token, _Discrete
+from .params import Ordinal, Param, check_token, Discrete
 
 __all__ = ["Stages"]
 
@@ -49,7 +49,7 @@ class Stages(Param):
             raise ConfigError(f"Stages needs an integer number of stages n >= 1, got {n!r}")
         if not isinstance(depth, Param):
             depth = Ordinal(list(depth))
-        if not isinstance(depth, _Discrete) or not all(
+        if not isinstance(depth, Discrete) or not all(
             isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in depth.options
         ):
             raise ConfigError(f"Stages depth must be an Ordinal of integers >= 0, got {depth!r}")
@@ -58,14 +58,14 @@ class Stages(Param):
                 f"Stages needs a mapping of per-layer parameters, e.g. {{'kernel': Choice([3, 5])}}, got {layer!r}"
             )
         for name, p in layer.items():
-            _check_token(str(name), "layer parameter name")
-            if not isinstance(p, _Discrete) or p.when:
+            check_token(str(name), "layer parameter name")
+            if not isinstance(p, Discrete) or p.when:
                 raise ConfigError(
                     f"layer parameter {name!r} must be an unconditional Choice or Ordinal, got {p!r}"
                 )
         self.n = n
         self.depth = depth
-        self.layer: dict[str, _Discrete] = dict(layer)
+        self.layer: dict[str, Discrete] = dict(layer)
         self._keys = tuple(self.layer)
         self._layer_size = math.prod(int(p.size()) for p in self.layer.values())
         self.max_depth = max(depth.options)

@@ -16,6 +16,7 @@ under :meth:`Storage.locked`, which serialises the appends of one study, and bea
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import json
 import math
@@ -24,7 +25,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import StorageError, StudyExistsError
@@ -100,60 +101,73 @@ class DriverBeat:
     info: dict
 
 
-class Storage:
+class Storage(abc.ABC):
     """Interface of every storage backend.
 
     Every method may be called from several threads of one process (a driver beats its heartbeat from a
-    thread). A failed write raises :class:`StorageError` and leaves nothing half-written.
+    thread). A failed write raises :class:`StorageError` and leaves nothing half-written. Register a new
+    backend with :func:`archscout.register_storage` (by URL scheme); check it with
+    ``archscout.testing.check_storage``.
+
+    Attributes:
+        url: where the records live (passwords masked), as :func:`~archscout.create_storage` takes it.
+        shared: other processes (and machines) can open the same records, so drivers beat heartbeats and
+            lock appends; ``False`` for in-process storage.
     """
 
     url: str = ""
-    shared: bool = True  # other processes can open it (so drivers beat heartbeats)
+    shared: ClassVar[bool] = True
 
+    @abc.abstractmethod
     def create_study(self, name: str, config: Mapping[str, Any]) -> None:
         """Write the header of a new study.
 
         Raises:
             StorageError: a study of that name exists.
         """
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def study_names(self) -> list[str]:
-        raise NotImplementedError
+        """Names of the studies the storage holds, in the order they were created."""
 
+    @abc.abstractmethod
     def study_config(self, name: str) -> dict:
-        raise NotImplementedError
+        """The header (config) of study ``name``.
 
+        Raises:
+            StorageError: no such study.
+        """
+
+    @abc.abstractmethod
     def append(self, name: str, kind: str, trial: int, payload: Mapping[str, Any]) -> int:
         """Append one event durably; returns its sequence number."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def events(self, name: str, after: int = 0) -> list[Event]:
         """Events with ``seq > after``, in order."""
-        raise NotImplementedError
 
-    def close(self) -> None:
-        pass
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections and files (the records stay)."""
 
     # --- several drivers on one study ----------------------------------------------------------------
+    @abc.abstractmethod
     def locked(self, name: str) -> contextlib.AbstractContextManager[None]:
         """An exclusive write transaction on study ``name``: while the block runs, no other driver (process,
         machine or thread) appends to that study; :meth:`events` and :meth:`append` called inside it join the
         transaction, which commits when the block ends and rolls back if it raises. Not reentrant."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def heartbeat(self, name: str, driver: str, info: Mapping[str, Any] | None = None) -> None:
         """Record that ``driver`` is alive now (insert or update its row; ``info`` replaces the stored one
         when given)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def end_driver(self, name: str, driver: str) -> None:
         """Remove ``driver``'s heartbeat row: it stopped cleanly, and any trial it still held is orphaned."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def drivers(self, name: str) -> dict[str, DriverBeat]:
         """The heartbeat rows of study ``name``, by driver id."""
-        raise NotImplementedError
 
     def resolve_name(self, name: str | None) -> str:
         """``name`` itself, or the only study of the storage when ``name`` is None."""

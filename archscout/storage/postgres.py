@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
-from .. import __version__
+from .._version import __version__
 from ..errors import StorageError, StorageVersionError, StudyExistsError, require
 from .base import SCHEMA_VERSION, DriverBeat, Event, Storage, dumps, loads, mask_url
 

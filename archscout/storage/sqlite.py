@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
-from .. import __version__
+from .._version import __version__
 from ..errors import StorageError, StorageVersionError, StudyExistsError
 from .base import SCHEMA_VERSION, DriverBeat, Event, Storage, dumps, loads
 

@@ -9,22 +9,35 @@ from __future__ import annotations
 from typing import Any
 
 from .._registry import Registry
+from ..errors import ConfigError
 from . import auto, mcts, mobo, model_based, multifidelity, nsga2, optuna_adapter, reinforce, simple
 from .base import Capabilities, Strategy
 from .simple import LocalSearch, RandomSearch, RegularizedEvolution
 
-__all__ = ["Strategy", "Capabilities", "STRATEGIES", "list_strategies", "create_strategy"]
+__all__ = [
+    "STRATEGIES", "Capabilities", "LocalSearch", "RandomSearch", "RegularizedEvolution", "Strategy", "create_strategy",
+    "list_strategies", "register_strategy",
+]
 
 STRATEGIES: Registry[Strategy] = Registry("strategy")
 
 
-def _register_module(module: Any) -> None:
-    for cls in module.STRATEGY_CLASSES:
-        STRATEGIES.register(cls.name, cls, doc=(cls.__doc__ or "").strip().splitlines()[0])
+def register_strategy(cls: type[Strategy]) -> type[Strategy]:
+    """Register a :class:`Strategy` subclass under its ``name`` (usable as a class decorator), so that studies,
+    ``archscout bench`` and ``archscout list`` know it. Check it with ``archscout.testing.check_strategy``.
+
+    Raises:
+        ConfigError: ``cls`` is not a Strategy subclass with its own ``name``, or the name is taken.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, Strategy)) or cls.name in ("", "base"):
+        raise ConfigError(f"register_strategy needs a Strategy subclass with its own name, got {cls!r}")
+    STRATEGIES.register(cls.name, cls, doc=(cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "")
+    return cls
 
 
 for _mod in (simple, model_based, mobo, mcts, reinforce, nsga2, multifidelity, optuna_adapter, auto):
-    _register_module(_mod)
+    for _cls in _mod.STRATEGY_CLASSES:
+        register_strategy(_cls)
 
 
 def list_strategies() -> list[str]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ConfigError
-from ..objectives import Candidate, Result
+from ..results import Candidate, Proposal, Result
 from .base import Capabilities, Strategy
 
 __all__ = ["Auto", "STRATEGY_CLASSES"]
@@ -60,12 +60,18 @@ class Auto(Strategy):
 
     def attach(self, cost_models=None, fidelities=None) -> None:
         super().attach(cost_models, fidelities)
-        if self._inner is not None and self._inner._n_told == 0 and not self._inner.pending:
+        if self._inner is not None and self._inner.n_told == 0 and not self._inner.pending:
             self._inner = None  # nothing happened yet: choose again with the new context
         elif self._inner is not None:
             self._inner.attach(cost_models, fidelities)
 
     # --- delegation ----------------------------------------------------------------------------------
+    def _propose(self) -> Proposal:  # pragma: no cover - ask() hands every call to the chosen strategy
+        raise AssertionError("auto delegates ask() to the strategy it chose")
+
+    def check_ready(self) -> None:
+        self.inner.check_ready()
+
     def ask(self) -> Candidate:
         return self.inner.ask()
 

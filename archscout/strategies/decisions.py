@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import InvalidArchitectureError
 from ..space import Architecture, Cell, Float, Int, Ordinal, Space, Stages
-from ..space.params import Param, _Discrete
+from ..space.params import Param, Discrete
 from .surrogate import one_blas_thread
 
 __all__ = ["DecisionSpace", "Step", "normalized_scores", "fit_ridge"]
@@ -259,7 +259,7 @@ def _codec_for(p: Param) -> _Codec:
         return _CellCodec(p)
     if isinstance(p, Stages):
         return _StagesCodec(p)
-    if isinstance(p, _Discrete):
+    if isinstance(p, Discrete):
         return _SequenceCodec(p.options, p.format, ordered=isinstance(p, Ordinal))
     if isinstance(p, (Int, Float)):
         return _SequenceCodec(list(p.values()) if p.size() <= _GRID_SIZE else _grid(p), p.format, ordered=True)

@@ -36,13 +36,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from ..objectives import Candidate, Result
+from ..results import Candidate, Result
 from ..space import Architecture
-from .base import Capabilities, Strategy
-from .decisions import DecisionSpace, Step, _fit_ridge, normalized_scores
-from ._checks import check_int, check_number
-from .simple import _f2j, _j2f
-from .surrogate import one_blas_thread
+from .base import Capabilities, Strategy, score_from_json, score_to_json
+from .decisions import DecisionSpace, Step, fit_ridge, normalized_scores
+from .._validate import check_int, check_number
 
 __all__ = ["MonteCarloTreeSearch", "DecisionSpace", "STRATEGY_CLASSES"]
 
@@ -71,7 +69,7 @@ class MonteCarloTreeSearch(Strategy):
     """
 
     name = "mcts"
-    capabilities = Capabilities(multi_objective=False, constraints=True, fidelities=False, batch=True)
+    capabilities = Capabilities()
 
     def __init__(self, space, objectives=None, constraints=(), seed=None, dedup=True,
                  exploration: float = 0.4, rollouts: int = 32, value_model: str = "ridge") -> None:
@@ -165,8 +163,7 @@ class MonteCarloTreeSearch(Strategy):
             ranks = normalized_scores(self._scores)
             self._sums = np.bincount(self._node_of, weights=ranks[self._obs_of], minlength=len(self._parent))
             if self.value_model == "ridge" and len(self._x_obs) >= _WARMUP:
-                with one_blas_thread():
-                    coef, _ = _fit_ridge(self._x, ranks[self._x_obs], _RIDGE_ALPHA)
+                coef, _ = fit_ridge(self._x, ranks[self._x_obs], _RIDGE_ALPHA)
                 self._tables = self._dec.tables(coef)
         return self._sums
 
@@ -279,8 +276,7 @@ class MonteCarloTreeSearch(Strategy):
         ranks = normalized_scores(self._scores)
         x = np.vstack([self._x, np.array(xp)])
         y = np.concatenate([ranks[self._x_obs], np.zeros(len(xp))])
-        with one_blas_thread():
-            coef, _ = _fit_ridge(x, y, _RIDGE_ALPHA)
+        coef, _ = fit_ridge(x, y, _RIDGE_ALPHA)
         return self._dec.tables(coef)
 
     # --- learning -------------------------------------------------------------------------------------
@@ -305,14 +301,14 @@ class MonteCarloTreeSearch(Strategy):
 
     def _state(self) -> dict[str, Any]:
         return {
-            "observations": [[p, _f2j(s)] for p, s in zip(self._paths, self._scores)],
+            "observations": [[p, score_to_json(s)] for p, s in zip(self._paths, self._scores)],
             "explored": [list(p) for p in self._explored_paths],
         }
 
     def _load_state(self, state: dict[str, Any]) -> None:
         self._reset()
         for path, score in state["observations"]:
-            self._add(_j2f(score), None if path is None else self._replay(path))
+            self._add(score_from_json(score), None if path is None else self._replay(path))
         for path in state["explored"]:
             self._mark_explored(self._replay(path))
 

@@ -26,18 +26,19 @@ from typing import Any
 
 import numpy as np
 
-from ..objectives import Candidate, Result, pareto_mask
+from ..objectives import pareto_mask
+from ..results import Candidate, Result
 from ..pareto import hypervolume_improvement
 from ..space import Architecture
 from .base import Capabilities
-from ._checks import check_choice, check_int, check_number
-from .model_based import _GPMixin, _SurrogateStrategy
+from .._validate import check_choice, check_int, check_number
+from .model_based import GPModelMixin, SurrogateStrategy
 from .surrogate import CandidatePool, features, normal_scores, one_blas_thread
 
 __all__ = ["MultiObjectiveSMBO", "STRATEGY_CLASSES"]
 
 
-class MultiObjectiveSMBO(_GPMixin, _SurrogateStrategy):
+class MultiObjectiveSMBO(GPModelMixin, SurrogateStrategy):
     """Multi-objective SMBO: GP surrogates, exact cheap costs, hypervolume-improvement acquisition.
 
     Args:

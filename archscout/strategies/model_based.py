@@ -32,22 +32,22 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from ..objectives import Candidate, Result
+from ..results import Candidate, Result
 from ..space import Architecture
-from .base import Capabilities, Strategy
-from ._checks import check_choice, check_int, check_number
-from .simple import _f2j, _j2f
+from .base import Capabilities, Strategy, score_from_json, score_to_json
+from .._validate import check_choice, check_int, check_number
 from .surrogate import CandidatePool, IncrementalGP, candidate_pool, features, normal_scores, one_blas_thread
 
-__all__ = ["SMBO", "Bananas", "PredictorGuidedEvolution", "STRATEGY_CLASSES"]
+__all__ = ["SMBO", "STRATEGY_CLASSES", "Bananas", "GPModelMixin", "PredictorGuidedEvolution", "SurrogateStrategy"]
 
 
 
 
 
 
-class _SurrogateStrategy(Strategy):
-    """Observations, candidate pools and the propose loop shared by the model-based strategies."""
+class SurrogateStrategy(Strategy):
+    """Base of the model-based strategies: observations, candidate pools and the propose loop (subclasses
+    implement :meth:`_acquire_pool` and :meth:`_acquire`)."""
 
     capabilities = Capabilities()
 
@@ -139,18 +139,19 @@ class _SurrogateStrategy(Strategy):
         return {"n_init": self.n_init, "pool_limit": self.pool_limit, "pool_size": self.pool_size}
 
     def _state(self) -> dict[str, Any]:
-        return {"obs": [[str(a), _f2j(s)] for a, s in self._obs]}
+        return {"obs": [[str(a), score_to_json(s)] for a, s in self._obs]}
 
     def _load_state(self, state: dict[str, Any]) -> None:
-        self._obs = [(self.space.parse(a), _j2f(s)) for a, s in state["obs"]]
+        self._obs = [(self.space.parse(a), score_from_json(s)) for a, s in state["obs"]]
         self._reset_model()
 
     def _reset_model(self) -> None:
         pass
 
 
-class _GPMixin:
-    """An :class:`IncrementalGP` over the pool (or over dynamic candidates), synchronised with ``_obs``."""
+class GPModelMixin:
+    """For a :class:`SurrogateStrategy`: an :class:`IncrementalGP` over the pool (or over dynamic candidates),
+    synchronised with the observations."""
 
     degree: int
     noise: float
@@ -186,7 +187,7 @@ class _GPMixin:
         return self._features_of(archs, pool) if archs else None
 
 
-class SMBO(_GPMixin, _SurrogateStrategy):
+class SMBO(GPModelMixin, SurrogateStrategy):
     """Sequential model-based optimisation with a Gaussian-process or random-forest surrogate and UCB.
 
     The GP (default) uses a degree-``degree`` polynomial kernel on one-hot plus functional path features
@@ -266,7 +267,7 @@ class SMBO(_GPMixin, _SurrogateStrategy):
                 "n_trees": self.n_trees, **super()._params()}
 
 
-class Bananas(_SurrogateStrategy):
+class Bananas(SurrogateStrategy):
     """BANANAS (White et al., 2021): an ensemble of predictors on the path encoding, with independent
     Thompson sampling over the candidate pool.
 
@@ -364,7 +365,7 @@ class Bananas(_SurrogateStrategy):
                 **super()._params()}
 
 
-class PredictorGuidedEvolution(_GPMixin, _SurrogateStrategy):
+class PredictorGuidedEvolution(GPModelMixin, SurrogateStrategy):
     """Predictor-guided evolution (as FBNetV3 and DyNAS-T LINAS): aging evolution whose children are
     screened by a predictor pre-trained on free statistics before one is evaluated.
 

@@ -51,23 +51,16 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, SpaceExhaustedError
-from ..objectives import Candidate, Result
+from ..results import Candidate, Result
 from ..space import Architecture
-from .base import Capabilities, Strategy
-from .tree_sampler import _ENUMERATE_POOL, _ModelSampler, _enumerated_pool
+from .base import Capabilities, Strategy, score_from_json, score_to_json
+from .tree_sampler import ModelSampler
 
 __all__ = ["SuccessiveHalving", "Hyperband", "ASHA", "SAMPLERS", "STRATEGY_CLASSES"]
 
 SAMPLERS = ("random", "model")
-_ENUMERATE_LIMIT = 2_000_000  # the largest space searched exhaustively once random draws find nothing new
 
 
-def _f2j(x: float) -> float | None:
-    return None if x == -math.inf else float(x)
-
-
-def _j2f(x: float | None) -> float:
-    return -math.inf if x is None else float(x)
 
 
 # --- parameters ----------------------------------------------------------------------------------------
@@ -129,7 +122,7 @@ def _ladder(min_f: float, max_f: float, eta: float) -> tuple[float, ...]:
 class _MultiFidelity(Strategy):
     """Rungs, per-rung results and the sampler shared by the multi-fidelity strategies."""
 
-    capabilities = Capabilities(fidelities=True)
+    capabilities = Capabilities(fidelities=True, needs_fidelities=True)
     _default_sampler = "random"
     _eta_per_ratio = 1.0  # default eta over discrete rungs = this x the mean ratio between successive rungs
 
@@ -143,9 +136,9 @@ class _MultiFidelity(Strategy):
         if sampler not in SAMPLERS:
             raise ConfigError(f"unknown sampler {sampler!r}; use one of {', '.join(map(repr, SAMPLERS))}")
         self.sampler = sampler
-        self._records: list[tuple[Architecture, float | None, float]] = []  # (arch, fidelity, score), told order
-        self._started: set[str] = set()  # functions started at any rung (or told)
-        self._model = _ModelSampler(self) if sampler == "model" else None
+        self.records: list[tuple[Architecture, float | None, float]] = []  # (arch, fidelity, score), told order
+        self.started: set[str] = set()  # functions started at any rung (or told)
+        self._model = ModelSampler(self) if sampler == "model" else None
         self._set_rungs()
 
     # rungs -----------------------------------------------------------------------------------------
@@ -180,48 +173,53 @@ class _MultiFidelity(Strategy):
             eta = self._eta_per_ratio * float((rungs[-1] / rungs[0]) ** (1.0 / (len(rungs) - 1)))
         else:
             eta = 3.0
-        old = getattr(self, "_rungs", None)
+        old = getattr(self, "rungs", None)
         if old == rungs and getattr(self, "eta", None) == eta:
             return
-        if self._started:
+        if self.started:
             raise ConfigError(f"strategy {self.name!r} already started configurations at rungs {old}; its "
                               "fidelities cannot change in the middle of a run")
-        self._rungs: tuple[float | None, ...] = rungs
+        self.rungs: tuple[float | None, ...] = rungs
         self.eta = eta
         self._init_rungs()
 
     def _init_rungs(self) -> None:
         """(Re)build per-rung tables for the current rungs; subclasses extend."""
-        k = len(self._rungs)
+        k = len(self.rungs)
         self._results: list[dict[str, tuple[Architecture, float]]] = [{} for _ in range(k)]
         self._asked: list[set[str]] = [set() for _ in range(k)]
 
     def _rung_of(self, fidelity: float | None) -> int | None:
         """Rung index of a fidelity (``None`` and the study's full fidelity are the top rung)."""
-        top = len(self._rungs) - 1
+        top = len(self.rungs) - 1
         if fidelity is None:
             return top
         f = float(fidelity)
-        for i, r in enumerate(self._rungs):
+        for i, r in enumerate(self.rungs):
             if r is not None and abs(r - f) <= 1e-9 * max(1.0, f):
                 return i
-        if self.fidelities and f == self.fidelities[-1] and self._rungs[-1] is None:
+        if self.fidelities and f == self.fidelities[-1] and self.rungs[-1] is None:
             return top
         return None
 
     def _pair_seen(self, arch: Architecture, k: int) -> bool:
         """Whether ``arch``'s function was asked at rung ``k`` (the top rung also counts ``fidelity=None``)."""
         h = arch.functional_hash()
-        if h in self._asked[k] or self.is_seen(arch, self._rungs[k]):
+        if h in self._asked[k] or self.is_seen(arch, self.rungs[k]):
             return True
-        return k == len(self._rungs) - 1 and self.is_seen(arch, None)
+        return k == len(self.rungs) - 1 and self.is_seen(arch, None)
 
-    def _check_ready(self) -> None:
+    def has_fidelities(self) -> bool:
+        """Whether there are several rungs (from the strategy's own ``fidelities``, or the study's)."""
+        return len(self.rungs) > 1
+
+    def check_ready(self) -> None:
         if self.min_fidelity is not None and self.rung_param is None and not self.fidelities:
             raise ConfigError(
                 f"min_fidelity={self.min_fidelity:g} needs the study's fidelities (the largest is full training): "
                 "create_study(..., fidelities=[...]) or give explicit fidelities=[...] to the strategy"
             )
+        super().check_ready()
 
     def note_pending(self, candidate: Candidate) -> None:
         """Learn that ``candidate`` is evaluated elsewhere (see :meth:`Strategy.note_pending`): its function
@@ -239,8 +237,8 @@ class _MultiFidelity(Strategy):
 
     # proposals -------------------------------------------------------------------------------------
     def _start(self, h: str) -> None:
-        if h not in self._started:
-            self._started.add(h)
+        if h not in self.started:
+            self.started.add(h)
             if self._model is not None:
                 self._model.mark_started(h)
 
@@ -248,30 +246,20 @@ class _MultiFidelity(Strategy):
         h = arch.functional_hash()
         self._asked[k].add(h)
         self._start(h)
-        return arch, self._rungs[k]
+        return arch, self.rungs[k]
 
     def _new_config(self, k: int) -> Architecture | None:
         """An architecture whose function was never started, to start at rung ``k``; ``None`` when the space
         has none left."""
         if self._model is not None:
-            a = self._model.propose(self._rungs[k])
+            a = self._model.propose(self.rungs[k])
             if a is not None:
                 return a
-        for _ in range(64):
-            a = self.space.sample(self.rng)
-            if a.functional_hash() not in self._started and not self._pair_seen(a, k):
-                return a
-        # random draws keep hitting started functions: look through the whole space when it is finite
-        size = self.space.size()
-        if not math.isfinite(size) or size > _ENUMERATE_LIMIT:
-            return None
-        archs = _enumerated_pool(self.space)[0] if size <= _ENUMERATE_POOL else self.space.enumerate()
-        left = [a for a in archs if a.functional_hash() not in self._started and not self._pair_seen(a, k)]
-        return left[int(self.rng.integers(len(left)))] if left else None
+        return self.find_unseen(lambda a: a.functional_hash() in self.started or self._pair_seen(a, k), tries=64)
 
     def _exhausted(self) -> SpaceExhaustedError:
         return SpaceExhaustedError(
-            f"every function of the space was started and no promotion is due ({len(self._started)} functions)"
+            f"every function of the space was started and no promotion is due ({len(self.started)} functions)"
         )
 
     # results ---------------------------------------------------------------------------------------
@@ -280,8 +268,8 @@ class _MultiFidelity(Strategy):
         h = arch.functional_hash()
         s = self.score(result)
         k = self._rung_of(candidate.fidelity)
-        fid = self._rungs[k] if k is not None else float(candidate.fidelity)  # type: ignore[arg-type]
-        self._records.append((arch, fid, s))
+        fid = self.rungs[k] if k is not None else float(candidate.fidelity)  # type: ignore[arg-type]
+        self.records.append((arch, fid, s))
         self._start(h)
         if k is not None:
             self._asked[k].add(h)
@@ -306,27 +294,27 @@ class _MultiFidelity(Strategy):
 
     def _state(self) -> dict[str, Any]:
         return {
-            "rungs": list(self._rungs),
+            "rungs": list(self.rungs),
             "eta": self.eta,
-            "records": [[str(a), f, _f2j(s)] for a, f, s in self._records],
+            "records": [[str(a), f, score_to_json(s)] for a, f, s in self.records],
             "asked": [sorted(a) for a in self._asked],
-            "started": sorted(self._started),
+            "started": sorted(self.started),
             "model": None if self._model is None else self._model.state(),
         }
 
     def _load_state(self, state: dict[str, Any]) -> None:
-        self._rungs = tuple(state["rungs"])
+        self.rungs = tuple(state["rungs"])
         self.eta = float(state["eta"])
         self._init_rungs()
         p = self.space.parse
-        self._records = [(p(a), f, _j2f(s)) for a, f, s in state["records"]]
-        for arch, fid, s in self._records:
+        self.records = [(p(a), f, score_from_json(s)) for a, f, s in state["records"]]
+        for arch, fid, s in self.records:
             k = self._rung_of(fid)
             h = arch.functional_hash()
             if k is not None and h not in self._results[k]:
                 self._add_result(k, h, arch, s)
         self._asked = [set(a) for a in state["asked"]]
-        self._started = set(state["started"])
+        self.started = set(state["started"])
         if self._model is not None:
             self._model.load(state["model"])
 
@@ -372,7 +360,7 @@ class SuccessiveHalving(_MultiFidelity):
         """Configurations in a bracket that starts at the lowest rung."""
         if self.n_param is not None:
             return self.n_param
-        return max(1, math.ceil(self.eta ** (len(self._rungs) - 1) - 1e-9))
+        return max(1, math.ceil(self.eta ** (len(self.rungs) - 1) - 1e-9))
 
     def _bracket_start(self, index: int) -> int:
         """Lowest rung of the ``index``-th bracket (always 0 for successive halving)."""
@@ -383,18 +371,17 @@ class SuccessiveHalving(_MultiFidelity):
 
     def _new_bracket(self) -> dict[str, Any]:
         start = self._bracket_start(self._n_brackets)
-        quota = [0] * len(self._rungs)
+        quota = [0] * len(self.rungs)
         quota[start] = self._bracket_size(start)
-        for k in range(start + 1, len(self._rungs)):
+        for k in range(start + 1, len(self.rungs)):
             quota[k] = max(1, int(quota[k - 1] / self.eta + 1e-9))
         br = {"id": self._n_brackets, "start": start, "quota": quota,
-              "asked": [[] for _ in self._rungs], "done": [{} for _ in self._rungs], "rung": start}
+              "asked": [[] for _ in self.rungs], "done": [{} for _ in self.rungs], "rung": start}
         self._n_brackets += 1
         self._brackets.append(br)
         return br
 
     def _propose(self) -> Architecture | tuple[Architecture, float | None]:
-        self._check_ready()
         for br in list(self._brackets):
             job = self._next_job(br)
             if job is not None:
@@ -439,7 +426,7 @@ class SuccessiveHalving(_MultiFidelity):
                             br["done"][k][h] = -math.inf
             if len(br["done"][k]) < len(br["asked"][k]):
                 return None  # waiting for results of this rung
-            if k == len(self._rungs) - 1:
+            if k == len(self.rungs) - 1:
                 self._close(br)
                 return None
             ranked = sorted(((s, -i, h) for i, (h, s) in enumerate(br["done"][k].items()) if s > -math.inf),
@@ -477,7 +464,7 @@ class SuccessiveHalving(_MultiFidelity):
         return {"n": self.n_param, **super()._params()}
 
     def _state(self) -> dict[str, Any]:
-        brackets = [{**br, "done": [[[h, _f2j(s)] for h, s in d.items()] for d in br["done"]]}
+        brackets = [{**br, "done": [[[h, score_to_json(s)] for h, s in d.items()] for d in br["done"]]}
                     for br in self._brackets]
         return {**super()._state(), "brackets": brackets, "n_brackets": self._n_brackets}
 
@@ -486,7 +473,7 @@ class SuccessiveHalving(_MultiFidelity):
         self._brackets = []
         for br in state["brackets"]:
             br = dict(br)
-            br["done"] = [{h: _j2f(s) for h, s in d} for d in br["done"]]
+            br["done"] = [{h: score_from_json(s) for h, s in d} for d in br["done"]]
             self._brackets.append(br)
             for k, hs in enumerate(br["asked"]):
                 for h in hs:
@@ -505,10 +492,10 @@ class Hyperband(SuccessiveHalving):
     name = "hyperband"
 
     def _bracket_start(self, index: int) -> int:
-        return index % len(self._rungs)
+        return index % len(self.rungs)
 
     def _bracket_size(self, start: int) -> int:
-        r = len(self._rungs)
+        r = len(self.rungs)
         return max(1, math.ceil(self.n * r / (r - start) / self.eta**start - 1e-9))
 
 
@@ -539,7 +526,7 @@ class ASHA(_MultiFidelity):
 
     def _init_rungs(self) -> None:
         super()._init_rungs()
-        self._ranked: list[list[tuple[float, int, str]]] = [[] for _ in self._rungs]  # (-score, order, hash)
+        self._ranked: list[list[tuple[float, int, str]]] = [[] for _ in self.rungs]  # (-score, order, hash)
         self._order = 0
 
     def _add_result(self, k: int, h: str, arch: Architecture, s: float) -> None:
@@ -549,7 +536,7 @@ class ASHA(_MultiFidelity):
 
     def _promotion(self) -> tuple[Architecture, int] | None:
         """Best promotable configuration of the highest rung that has one (and the rung it moves to)."""
-        for k in range(len(self._rungs) - 2, -1, -1):
+        for k in range(len(self.rungs) - 2, -1, -1):
             ranked = self._ranked[k]
             top = int(len(ranked) / self.eta + 1e-9)
             for neg, _, h in ranked[:top]:
@@ -563,7 +550,6 @@ class ASHA(_MultiFidelity):
         return None
 
     def _propose(self) -> Architecture | tuple[Architecture, float | None]:
-        self._check_ready()
         promo = self._promotion()
         if promo is not None:
             return self._job(*promo)
@@ -571,7 +557,7 @@ class ASHA(_MultiFidelity):
         if arch is not None:
             return self._job(arch, 0)
         # every function was started: promote the best configuration left, whatever its rank
-        for k in range(len(self._rungs) - 2, -1, -1):
+        for k in range(len(self.rungs) - 2, -1, -1):
             for neg, _, h in self._ranked[k]:
                 arch = self._results[k][h][0]
                 if neg < math.inf and h not in self._asked[k + 1] and not self._pair_seen(arch, k + 1):

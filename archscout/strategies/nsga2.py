@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from ..objectives import Candidate, Result, TrialState
+from ..results import Candidate, Result, TrialState
 from ..space import Architecture
-from ._checks import check_number
+from .._validate import check_number
 from .base import Capabilities, Strategy
 
 __all__ = ["NSGA2", "STRATEGY_CLASSES", "nondominated_ranks", "crowding_distance", "rank_and_crowding"]
@@ -100,7 +100,7 @@ def rank_and_crowding(values: np.ndarray, violation: np.ndarray) -> tuple[np.nda
     return rank, crowd
 
 
-def _f2j(x: float) -> float | None:
+def _finite_or_none(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None
 
 
@@ -218,7 +218,7 @@ class NSGA2(Strategy):
 
     def _state(self) -> dict[str, Any]:
         def rows(items):
-            return [[str(a), [_f2j(x) for x in v], _f2j(c)] for a, v, c in items]
+            return [[str(a), [_finite_or_none(x) for x in v], _finite_or_none(c)] for a, v, c in items]
 
         return {
             "parents": rows(zip(self._parents, self._pvals, self._pviol)),

@@ -43,9 +43,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, InvalidArchitectureError, require
-from ..objectives import Candidate, Result, TrialState
+from ..results import Candidate, Proposal, Result, TrialState
 from ..space import Architecture, Cell, Choice, Float, Int, LinkOps, Ordinal, Space, Stages
-from ._checks import check_int, check_number
+from .._validate import check_int, check_number
 from .base import Capabilities, Strategy
 
 __all__ = ["OptunaTPE", "OptunaNSGA2", "STRATEGY_CLASSES"]
@@ -276,6 +276,8 @@ class _OptunaStrategy(Strategy):
 
     capabilities = Capabilities(multi_objective=True)
 
+    max_proposals = _MAX_OPTUNA_TRIES
+
     def __init__(self, space, objectives=None, constraints=(), seed=None, dedup=True) -> None:
         super().__init__(space, objectives, constraints, seed, dedup)
         self._optuna = _optuna()
@@ -283,11 +285,10 @@ class _OptunaStrategy(Strategy):
             raise ConfigError("constraints with the Optuna adapters need optuna >= 5.0 (Trial.set_constraint); "
                               "upgrade optuna or drop the constraints")
         self._mapping = _SpaceMapping(space, self._optuna)
-        self._trial_of: dict[int, int] = {}  # candidate id -> Optuna trial number (pending candidates)
+        self._foreign: dict[int, int] = {}  # id of a candidate evaluated elsewhere -> its Optuna trial number
         self._shadows: dict[str, list[int]] = {}  # function hash of a pending candidate -> duplicate trials
         self._known: dict[str, dict[str, Any]] = {}  # function hash -> what Optuna was told for it
         self._live: dict[int, Any] = {}  # Optuna trial number -> live optuna.trial.Trial (running trials)
-        self._last_trial: int | None = None  # the Optuna trial behind the latest proposal
         self._study = None
 
     def _make_sampler(self):
@@ -308,17 +309,10 @@ class _OptunaStrategy(Strategy):
         return self._optuna.create_study(directions=directions, sampler=self._make_sampler())
 
     # --- ask ------------------------------------------------------------------------------------------
-    def ask(self) -> Candidate:
-        self._last_trial = None
-        cand = super().ask()
-        if self._last_trial is None:  # defensive: the base found the architecture itself
-            self._last_trial = self._enqueue(cand.arch)
-        self._trial_of[cand.id] = self._last_trial
-        return cand
-
-    def _propose(self) -> Architecture:
+    def _propose(self) -> Proposal:
+        """Optuna's next trial as a proposal whose token is the trial number (a combination the space excludes
+        is told to Optuna as failed and Optuna is asked again)."""
         study = self.study
-        pending_hashes = {c.arch.functional_hash() for c in self._pending.values()}
         for _ in range(_MAX_OPTUNA_TRIES):
             trial = study.ask(self._mapping.fixed)
             try:
@@ -326,28 +320,26 @@ class _OptunaStrategy(Strategy):
             except InvalidArchitectureError:  # e.g. a combination the space excludes: worthless to Optuna
                 self._tell_optuna(trial.number, _FAIL, trial)
                 continue
-            if not self.is_seen(arch):
-                self._live[trial.number] = trial
-                self._last_trial = trial.number
-                return arch
-            h = arch.functional_hash()
-            if h in self._known:
-                self._tell_optuna(trial.number, self._known[h], trial)
-            elif h in pending_hashes:
-                self._live[trial.number] = trial
-                self._shadows.setdefault(h, []).append(trial.number)
-            else:  # proposed and then given up without a result
-                self._tell_optuna(trial.number, _FAIL, trial)
-        arch = None
-        for _ in range(200):
-            a = self.space.sample(self.rng)
-            if not self.is_seen(a):
-                arch = a
-                break
-        if arch is None:
-            arch = self._from_unseen_pool()  # raises SpaceExhaustedError when nothing is left
-        self._last_trial = self._enqueue(arch)
-        return arch
+            self._live[trial.number] = trial
+            return Proposal(arch, token=trial.number)
+        return self._fallback()
+
+    def _discard(self, proposal: Proposal) -> None:
+        """Optuna proposed a function already proposed: its trial is told that function's result at once (as if
+        evaluated again, for free), or the same result when it arrives, or failed when it will never come."""
+        number = proposal.token
+        h = proposal.arch.functional_hash()
+        if h in self._known:
+            self._tell_optuna(number, self._known[h])
+        elif any(c.arch.functional_hash() == h for c in self._pending.values()):
+            self._shadows.setdefault(h, []).append(number)
+        else:  # proposed and then given up without a result
+            self._tell_optuna(number, _FAIL)
+
+    def _fallback(self) -> Proposal:
+        """An unseen architecture, enqueued as Optuna's next trial so that its result is told to the sampler."""
+        proposal = super()._fallback()
+        return Proposal(proposal.arch, token=self._enqueue(proposal.arch))
 
     def _enqueue(self, arch: Architecture, every_param: bool = False) -> int:
         """Make ``arch`` Optuna's next trial (so that its result is told to the sampler); with
@@ -366,13 +358,18 @@ class _OptunaStrategy(Strategy):
         running Optuna trial with its parameters (unless it is one of this adapter's own, or is not an
         architecture of this space), told its result or failure when they arrive."""
         super().note_pending(candidate)
-        if candidate.id in self._trial_of:
+        if candidate.token is not None or candidate.id in self._foreign:
             return
         try:
             arch = self.space.validate(candidate.arch)
         except Exception:  # noqa: BLE001 - an architecture from another space cannot be shown to Optuna
             return
-        self._trial_of[candidate.id] = self._enqueue(arch, every_param=True)
+        self._foreign[candidate.id] = self._enqueue(arch, every_param=True)
+
+    def _trial_number(self, candidate: Candidate) -> int | None:
+        """The Optuna trial of a pending candidate: its token (own proposals) or the trial made for it."""
+        foreign = self._foreign.pop(candidate.id, None)
+        return candidate.token if candidate.token is not None else foreign
 
     # --- tell -----------------------------------------------------------------------------------------
     def _payload(self, result: Result) -> dict[str, Any]:
@@ -414,7 +411,7 @@ class _OptunaStrategy(Strategy):
     def _observe(self, candidate: Candidate, result: Result) -> None:
         payload = self._payload(result)
         h = candidate.arch.functional_hash()
-        number = self._trial_of.pop(candidate.id, None)
+        number = self._trial_number(candidate)
         if number is not None:
             self._tell_optuna(number, payload)
         else:  # a result for an architecture the adapter did not propose
@@ -424,8 +421,9 @@ class _OptunaStrategy(Strategy):
             self._tell_optuna(n, payload)
 
     def on_fail(self, candidate: Candidate) -> None:
+        own = self._pending.get(candidate.id)
         super().on_fail(candidate)
-        number = self._trial_of.pop(candidate.id, None)
+        number = self._trial_number(own if own is not None else candidate)
         h = candidate.arch.functional_hash()
         if number is not None:
             self._tell_optuna(number, _FAIL)
@@ -466,7 +464,7 @@ class _OptunaStrategy(Strategy):
             "trials": trials,
             "study_system_attrs": study_attrs,
             "sampler_rng": None if self._study is None else _rng_states(self._study.sampler),
-            "trial_of": [[k, v] for k, v in self._trial_of.items()],
+            "foreign": [[k, v] for k, v in self._foreign.items()],
             "shadows": {h: list(v) for h, v in self._shadows.items()},
             "known": self._known,
         }
@@ -474,7 +472,7 @@ class _OptunaStrategy(Strategy):
     def _load_state(self, state: dict[str, Any]) -> None:
         ot = self._optuna.trial
         self._live = {}
-        self._trial_of = {int(k): int(v) for k, v in state["trial_of"]}
+        self._foreign = {int(k): int(v) for k, v in state["foreign"]}
         self._shadows = {h: [int(x) for x in v] for h, v in state["shadows"].items()}
         self._known = {h: dict(p) for h, p in state["known"].items()}
         if state["sampler_rng"] is None and not state["trials"]:

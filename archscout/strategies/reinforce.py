@@ -22,12 +22,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from ..objectives import Candidate, Result
+from ..results import Candidate, Result
 from ..space import Architecture
-from ._checks import check_number
-from .base import Capabilities, Strategy
+from .._validate import check_number
+from .base import Capabilities, Strategy, score_from_json, score_to_json
 from .decisions import DecisionSpace, Step
-from .simple import _f2j, _j2f
 
 __all__ = ["Reinforce", "STRATEGY_CLASSES"]
 
@@ -51,7 +50,7 @@ class Reinforce(Strategy):
     """
 
     name = "reinforce"
-    capabilities = Capabilities(multi_objective=False, constraints=True, fidelities=False, batch=True)
+    capabilities = Capabilities()
 
     def __init__(self, space, objectives=None, constraints=(), seed=None, dedup=True,
                  learning_rate: float = 2.0, baseline_decay: float = 0.95, entropy_weight: float = 0.1) -> None:
@@ -149,7 +148,7 @@ class Reinforce(Strategy):
         return {
             "logits": [z.tolist() for z in self._logits],
             "baseline": self._baseline,
-            "scores": [_f2j(s) for s in self._scores],
+            "scores": [score_to_json(s) for s in self._scores],
         }
 
     def _load_state(self, state: dict[str, Any]) -> None:
@@ -160,7 +159,7 @@ class Reinforce(Strategy):
         self._probs = [None] * len(self._logits)
         self._cdf = [None] * len(self._logits)
         self._baseline = None if state["baseline"] is None else float(state["baseline"])
-        self._scores = [_j2f(s) for s in state["scores"]]
+        self._scores = [score_from_json(s) for s in state["scores"]]
 
 
 STRATEGY_CLASSES = [Reinforce]

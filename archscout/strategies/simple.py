@@ -12,21 +12,14 @@ from collections import deque
 from typing import Any
 
 from ..errors import ConfigError
-from ..objectives import Candidate, Result
+from ..results import Candidate, Result
 from ..space import Architecture
-from ._checks import check_int
-from .base import Capabilities, Strategy
+from .._validate import check_int
+from .base import Capabilities, Strategy, score_from_json, score_to_json
 
 __all__ = ["RandomSearch", "RegularizedEvolution", "LocalSearch", "STRATEGY_CLASSES"]
 
 
-def _f2j(x: float) -> float | None:
-    """Scores go to JSON as numbers, with ``-inf`` (failed / infeasible) as ``null``."""
-    return None if x == -math.inf else x
-
-
-def _j2f(x: float | None) -> float:
-    return -math.inf if x is None else float(x)
 
 
 
@@ -80,11 +73,11 @@ class RegularizedEvolution(Strategy):
         return {"population_size": self.population_size, "sample_size": self.sample_size}
 
     def _state(self) -> dict[str, Any]:
-        return {"population": [[str(a), _f2j(s)] for a, s in self._population]}
+        return {"population": [[str(a), score_to_json(s)] for a, s in self._population]}
 
     def _load_state(self, state: dict[str, Any]) -> None:
         self._population = deque(
-            ((self.space.parse(a), _j2f(s)) for a, s in state["population"]), maxlen=self.population_size
+            ((self.space.parse(a), score_from_json(s)) for a, s in state["population"]), maxlen=self.population_size
         )
 
 
@@ -162,17 +155,17 @@ class LocalSearch(Strategy):
 
     def _state(self) -> dict[str, Any]:
         return {
-            "scores": {h: _f2j(s) for h, s in self._scores.items()},
-            "current": None if self._current is None else [str(self._current[0]), _f2j(self._current[1])],
+            "scores": {h: score_to_json(s) for h, s in self._scores.items()},
+            "current": None if self._current is None else [str(self._current[0]), score_to_json(self._current[1])],
             "queue": [str(a) for a in self._queue],
             "neighbors": [str(a) for a in self._neighbors],
         }
 
     def _load_state(self, state: dict[str, Any]) -> None:
         p = self.space.parse
-        self._scores = {h: _j2f(s) for h, s in state["scores"].items()}
+        self._scores = {h: score_from_json(s) for h, s in state["scores"].items()}
         cur = state["current"]
-        self._current = None if cur is None else (p(cur[0]), _j2f(cur[1]))
+        self._current = None if cur is None else (p(cur[0]), score_from_json(cur[1]))
         self._queue = [p(a) for a in state["queue"]]
         self._neighbors = [p(a) for a in state["neighbors"]]
 STRATEGY_CLASSES = [RandomSearch, RegularizedEvolution, LocalSearch]

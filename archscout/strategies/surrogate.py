@@ -26,7 +26,7 @@ from ..space import Architecture, Space
 
 __all__ = ["CandidatePool", "candidate_pool", "features", "IncrementalGP", "normal_scores", "one_blas_thread"]
 
-_POOLS: dict[str, CandidatePool] = {}
+_POOLS: dict[Space, CandidatePool] = {}  # equal spaces share one pool
 
 
 def one_blas_thread() -> Any:
@@ -96,8 +96,7 @@ def candidate_pool(space: Space, limit: int) -> CandidatePool | None:
     size = space.size()
     if not math.isfinite(size) or size > limit:
         return None
-    key = space._signature  # equal spaces share one pool
-    pool = _POOLS.get(key)
+    pool = _POOLS.get(space)
     if pool is None:
         reps: dict[str, Architecture] = {}
         for a in space.enumerate():
@@ -105,7 +104,7 @@ def candidate_pool(space: Space, limit: int) -> CandidatePool | None:
         pool = CandidatePool(space, list(reps.values()))
         if len(_POOLS) > 8:
             _POOLS.clear()
-        _POOLS[key] = pool
+        _POOLS[space] = pool
     return pool
 
 

@@ -5,17 +5,19 @@ for what it does and why; this module holds how)."""
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
+from ..results import Candidate
 from ..space import Architecture, Space
 from .surrogate import candidate_pool
 
-if TYPE_CHECKING:
-    from .multifidelity import _MultiFidelity
+__all__ = ["ENUMERATE_POOL", "ModelSampler", "SamplerHost", "enumerated_pool"]
 
-_ENUMERATE_POOL = 50_000  # spaces up to this size are enumerated (and cached) for the model's candidate pool
+ENUMERATE_POOL = 50_000
+"""Spaces up to this size are enumerated (and cached) for the model's candidate pool."""
 _MODEL_MIN_DATA = 12  # results before the model replaces random sampling
 _MODEL_TREES = 24  # trees in the ensemble
 _TREES_PER_REFIT = 6  # new trees per refit (the oldest retire)
@@ -27,14 +29,27 @@ _REFIT_GROWTH = 0.1  # refit once the records grew by this fraction (at least on
 _POOL_PARENTS, _POOL_MUTANTS, _POOL_RANDOM, _POOL_MAX = 10, 100, 50, 600
 
 
-def _enumerated_pool(space: Space) -> tuple[list[Architecture], list[str], np.ndarray]:
+def enumerated_pool(space: Space) -> tuple[list[Architecture], list[str], np.ndarray]:
     """One architecture per function of a finite space, their hashes and one-hot codes (cached per space)."""
-    pool = candidate_pool(space, _ENUMERATE_POOL)
-    assert pool is not None, "only called for spaces of at most _ENUMERATE_POOL architectures"
+    pool = candidate_pool(space, ENUMERATE_POOL)
+    assert pool is not None, "only called for spaces of at most ENUMERATE_POOL architectures"
     return pool.archs, pool.hashes, pool.encoding("onehot").astype(np.float32)
 
 
-class _ModelSampler:
+class SamplerHost(Protocol):
+    """What the model sampler reads from the multi-fidelity strategy that owns it (all read-only)."""
+
+    space: Space
+    rng: np.random.Generator
+    rungs: tuple[float | None, ...]  # the fidelities configurations are evaluated at, lowest first
+    records: list[tuple[Architecture, float | None, float]]  # (arch, fidelity, score) in the order told
+    started: set[str]  # functions started at any rung (or told)
+
+    @property
+    def pending(self) -> Sequence[Candidate]: ...
+
+
+class ModelSampler:
     """Thompson sampling from a rolling ensemble of extremely randomised trees (see the docstring of
     :mod:`archscout.strategies.multifidelity`).
 
@@ -45,7 +60,7 @@ class _ModelSampler:
     identically.
     """
 
-    def __init__(self, strategy: _MultiFidelity) -> None:
+    def __init__(self, strategy: SamplerHost) -> None:
         self.s = strategy
         self.specs: list[tuple[int, int]] = []  # (records used, seed) per tree, oldest first
         self.pool_archs: list[str] = []  # the rolling pool of a space too large to enumerate
@@ -60,7 +75,7 @@ class _ModelSampler:
     # data ------------------------------------------------------------------------------------------
     def _z(self, fidelity: float | None) -> float:
         """Fidelity feature: log fidelity scaled to [0, 1] over the rungs (1: full)."""
-        rungs = self.s._rungs
+        rungs = self.s.rungs
         if fidelity is None or rungs[0] is None or len(rungs) == 1:
             return 1.0
         lo, hi = math.log(rungs[0]), math.log(rungs[-1])  # type: ignore[arg-type]
@@ -69,7 +84,7 @@ class _ModelSampler:
     def _fold(self, n: int) -> None:
         """Keep each architecture's highest-fidelity result among the first ``n`` records."""
         space = self.s.space
-        for arch, fid, score in self.s._records[self._folded:n]:
+        for arch, fid, score in self.s.records[self._folded:n]:
             h = arch.functional_hash()
             z = self._z(fid)
             old = self._rows.get(h)
@@ -101,14 +116,14 @@ class _ModelSampler:
         return tree.fit(x[idx], y[idx])
 
     def _due(self) -> bool:
-        n = len(self.s._records)
+        n = len(self.s.records)
         if not self.specs:
             return n >= _MODEL_MIN_DATA
         last = self.specs[-1][0]
         return n - last >= max(1, math.ceil(_REFIT_GROWTH * last))
 
     def _refit(self) -> None:
-        n = len(self.s._records)
+        n = len(self.s.records)
         data = self._data(n)
         if data is None:
             return
@@ -142,21 +157,21 @@ class _ModelSampler:
 
     def _set_pool(self, seed: int | None) -> bool:
         """Make the candidate pool current; returns whether it changed. A space of at most
-        ``_ENUMERATE_POOL`` points uses one architecture per function, built once. A larger one keeps a
+        ``ENUMERATE_POOL`` points uses one architecture per function, built once. A larger one keeps a
         rolling pool: each refit adds mutations (one or two steps) of the best configurations of each
         fidelity and random architectures, drawn with ``seed``, and drops started and the oldest members."""
         space = self.s.space
         size = space.size()
-        if math.isfinite(size) and size <= _ENUMERATE_POOL:
+        if math.isfinite(size) and size <= ENUMERATE_POOL:
             if self._pool is not None:
                 return False
-            self._install(_enumerated_pool(space))
+            self._install(enumerated_pool(space))
             return True
         if seed is None:  # restored: the pool as it was
             archs = [space.parse(a) for a in self.pool_archs]
         else:
             old = self._pool[0] if self._pool is not None else []
-            archs = [a for a in old if a.functional_hash() not in self.s._started]
+            archs = [a for a in old if a.functional_hash() not in self.s.started]
             archs = (archs + self._new_candidates(np.random.default_rng(seed)))[-_POOL_MAX:]
         reps: dict[str, Architecture] = {}
         for a in archs:
@@ -171,19 +186,19 @@ class _ModelSampler:
 
     def _install(self, pool: tuple[list[Architecture], list[str], np.ndarray]) -> None:
         self._pool = pool
-        started = self.s._started
+        started = self.s.started
         self._avail = np.fromiter((h not in started for h in pool[1]), dtype=bool, count=len(pool[1]))
         self._pool_index = {h: i for i, h in enumerate(pool[1])}
 
     def _new_candidates(self, rng: np.random.Generator) -> list[Architecture]:
         space = self.s.space
         by_fid: dict[Any, list[tuple[float, int]]] = {}
-        for i, (_, fid, sc) in enumerate(self.s._records):
+        for i, (_, fid, sc) in enumerate(self.s.records):
             if sc > -math.inf:
                 by_fid.setdefault(fid, []).append((sc, i))
         parents: list[Architecture] = []
         for group in by_fid.values():
-            parents += [self.s._records[i][0] for _, i in sorted(group, reverse=True)[:_POOL_PARENTS]]
+            parents += [self.s.records[i][0] for _, i in sorted(group, reverse=True)[:_POOL_PARENTS]]
         out = []
         for k in range(_POOL_MUTANTS + _POOL_RANDOM):
             if parents and k < _POOL_MUTANTS:
@@ -192,7 +207,7 @@ class _ModelSampler:
                     a = space.mutate(a, rng)
             else:
                 a = space.sample(rng)
-            if a.functional_hash() not in self.s._started:
+            if a.functional_hash() not in self.s.started:
                 out.append(a)
         return out
 
@@ -229,7 +244,7 @@ class _ModelSampler:
             return self._pool[0][int(idx[rng.integers(len(idx))])]
         drawn = rng.choice(len(p), size=min(_THOMPSON_TREES, len(p)), replace=False)
         rows = p[drawn]
-        if self.s._pending:
+        if self.s.pending:
             rows = self._believe(drawn, rows, z)
         row = rows.mean(0)
         return self._pool[0][int(np.argmax(np.where(self._avail, row, -np.inf)))]
@@ -241,7 +256,7 @@ class _ModelSampler:
         ``(w m + sum v_i) / (w + count)``. Returns a new array of the same shape."""
         assert self._pool is not None
         space = self.s.space
-        pend = list(self.s._pending.values())
+        pend = self.s.pending
         xp = np.stack([np.append(space.encode(c.arch, "onehot"), self._z(c.fidelity)) for c in pend])
         xp = xp.astype(np.float32)
         believed = np.mean([t.predict(xp) for t in self._trees], axis=0)  # (k,)

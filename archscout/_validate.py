@@ -1,19 +1,22 @@
-"""Validation of strategy parameters: every constructor checks its settings at once, with one message style."""
+"""Validation of settings, shared by every component: constructors check their settings at once, with one
+message style (``"<name> must be ..., got <value>"``)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
-from ..errors import ConfigError
+from .errors import ConfigError
 
-__all__ = ["check_int", "check_number", "check_choice"]
+__all__ = ["check_choice", "check_int", "check_number"]
+
+T = TypeVar("T")
 
 
-def check_int(name: str, value: Any, low: int) -> int:
+def check_int(name: str, value: Any, low: int = 1) -> int:
     """``value`` as an int; ConfigError unless it is an integer (not a bool) >= ``low``."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
         raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
@@ -35,7 +38,7 @@ def check_number(name: str, value: Any, low: float, high: float = math.inf, low_
     return float(value)
 
 
-def check_choice(name: str, value: Any, options: Sequence[str]) -> str:
+def check_choice(name: str, value: T, options: Sequence[T]) -> T:
     """``value`` unchanged; ConfigError unless it is one of ``options``."""
     if value not in options:
         raise ConfigError(f"{name} must be one of {tuple(options)}, got {value!r}")

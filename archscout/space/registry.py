@@ -1,0 +1,51 @@
+"""The registry of named spaces: ``create_space(name, **params)``, ``list_spaces()``, ``register_space``.
+
+The built-in spaces register themselves in :mod:`archscout.space.builtin` when the package is imported."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .._registry import Registry
+
+if TYPE_CHECKING:
+    from .space import Space
+
+__all__ = ["SPACES", "create_space", "default_signature", "list_spaces", "register_space"]
+
+SPACES: Registry[Space] = Registry("space")
+
+
+def register_space(name: str, factory: Callable[..., Space] | None = None):
+    """Register a function ``factory(**params) -> Space`` under ``name`` (usable as a decorator), so that
+    ``create_space(name)``, studies (a space stored by name) and ``archscout list`` know it.
+
+    Raises:
+        ConfigError: the name is taken.
+    """
+    return SPACES.register(name, factory) if factory is not None else SPACES.register(name)
+
+
+def list_spaces() -> list[str]:
+    """Names of the registered spaces."""
+    return SPACES.names()
+
+
+def create_space(name: str, **params: Any) -> Space:
+    """Build a registered space by name (see :func:`list_spaces`).
+
+    Raises:
+        UnknownNameError: no space has that name.
+    """
+    return SPACES.create(name, **params)
+
+
+@functools.lru_cache(maxsize=64)
+def default_signature(name: str) -> str | None:
+    """The signature (settings) of the registered space ``name`` built with its default parameters, or
+    ``None`` when no space has that name; computed once per name."""
+    if name not in SPACES:
+        return None
+    return create_space(name).signature
