@@ -1,6 +1,6 @@
 """Search-space language (pure Python + numpy)."""
 
-from . import builtin  # registers the built-in spaces
+from . import builtin as builtin  # registers the built-in spaces
 from .registry import SPACES, create_space, list_spaces, register_space
 from .cell import Cell
 from .digit_cell import DigitCell

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, InvalidArchitectureError
+from .decisions import Decisions, ProductDecisions
 from .params import Param, check_token
 
 __all__ = ["Cell"]
@@ -301,6 +302,14 @@ class Cell(Param):
         for e, o in enumerate(value):
             out[e * len(self.ops) + self._op_index[o]] = 1.0
         return out
+
+    def decisions(self) -> Decisions:
+        """One decision per edge over the ops (slots named ``[i~j]``)."""
+        return ProductDecisions([self.ops] * len(self.edges), [f"[{i}~{j}]" for i, j in self.edges])
+
+    def encoding_kind(self, kind: str) -> str:
+        """Cells have all three encodings (one-hot, path, functional path)."""
+        return kind
 
     def _config(self) -> dict:
         return {

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, InvalidArchitectureError
+from .decisions import Decisions, enumerated_decisions
 from .params import Param, check_token
 
 __all__ = ["LinkOps", "NBGRAPH_LINKS", "NBGRAPH_OPS", "NBGRAPH_PROTEINS_OPS"]
@@ -258,6 +259,11 @@ class LinkOps(Param):
                 for pos, o in enumerate(seq):
                     out[offsets[-1] + pos * m + self._live_index[o]] += count
         return out
+
+    def decisions(self) -> Decisions:
+        """The link pattern (slot ``.link``), then each node's op (slots ``[k]``); combinations the space
+        excludes (every op the identity) are never allowed."""
+        return enumerated_decisions(self, labels={0: ".link", **{2 + k: f"[{k}]" for k in range(self.n)}})
 
     def _config(self) -> dict:
         return {"links": list(self.links), "ops": list(self.ops), "identity": self.identity}

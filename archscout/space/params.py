@@ -1,25 +1,51 @@
-"""Scalar parameters of a search space: categorical, ordinal, integer and float.
+"""Parameters of a search space: the base class, and the scalar ones (categorical, ordinal, integer, float).
 
-Every parameter is an immutable declaration. Values are plain Python scalars. Each parameter knows how
-to sample, mutate, list neighbours of, validate, format, parse and encode its values, so a
-:class:`~archscout.space.Space` is only a composition of parameters.
+Every parameter is an immutable declaration. Each parameter knows how to sample, mutate, list neighbours of,
+validate, format, parse and encode its values, how they are decided one discrete decision at a time
+(:meth:`Param.decisions`) and, for numbers, their range (:meth:`Param.numeric_range`), so a
+:class:`~archscout.space.Space` is only a composition of parameters, and strategies and the Optuna adapter
+work through the parameters. A new parameter type is one subclass of :class:`Param` with its own ``kind``:
+it is registered for :func:`param_from_config` when the class is defined.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..errors import ConfigError, InvalidArchitectureError
+from .decisions import Decisions, SequenceDecisions, enumerated_decisions
 
-__all__ = ["RESERVED_CHARS", "Choice", "Discrete", "Float", "Int", "Ordinal", "Param", "check_token"]
+__all__ = [
+    "PARAM_TYPES", "RESERVED_CHARS", "Choice", "Discrete", "Float", "Int", "NumericRange", "Ordinal", "Param",
+    "check_token", "param_from_config",
+]
 
 # Characters that structure architecture strings; formatted option values may not contain them.
 RESERVED_CHARS = set(";=()/,|~+")
 _MAX_INT_VALUES = 2**62  # numpy's integer sampling is limited to int64
+
+
+PARAM_TYPES: dict[str, type[Param]] = {}
+"""Parameter classes by ``kind`` (filled as the classes are defined)."""
+
+_GRID_SIZE = 32  # the decisions of a number parameter with more values range over this many grid points
+
+
+@dataclass(frozen=True)
+class NumericRange:
+    """The range of a number parameter, for strategies that search numbers directly (e.g. Optuna's range
+    distributions): ``[low, high]``, on a log scale or not, integers on a grid of ``step`` or reals."""
+
+    low: float
+    high: float
+    log: bool = False
+    integer: bool = False
+    step: int = 1
 
 
 def check_token(text: str, what: str) -> None:
@@ -43,6 +69,15 @@ class Param:
     """
 
     kind: str = "param"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        kind = cls.__dict__.get("kind")
+        if kind is not None:
+            if kind in PARAM_TYPES and PARAM_TYPES[kind].__qualname__ != cls.__qualname__:
+                raise ConfigError(f"a parameter kind {kind!r} is already defined by {PARAM_TYPES[kind].__name__}; "
+                                  "give the new class another kind")
+            PARAM_TYPES[kind] = cls
 
     def __init__(self, when: Mapping[str, Any] | None = None) -> None:
         self.when: dict[str, tuple] = {}
@@ -112,6 +147,33 @@ class Param:
     def initial_value(self) -> Any:
         """The value a parameter takes when a neighbouring move makes it active: its first value."""
         return next(iter(self.values()))
+
+    def decisions(self) -> Decisions:
+        """How a value is decided one discrete decision at a time (used by sequential strategies and the Optuna
+        adapter). Default: the values decided position by position (enumerated when there are at most
+        100,000, else a fixed sample of them); parameters with structure (cells, stages) override it."""
+        return enumerated_decisions(self)
+
+    def numeric_range(self) -> NumericRange | None:
+        """The range of a number parameter (``None`` for the others)."""
+        return None
+
+    def encoding_kind(self, kind: str) -> str:
+        """Which of the parameter's encodings serves a space-level encoding ``kind`` (``"onehot"``, ``"path"``,
+        ``"functional"``): parameters without a functional encoding use their path encoding for it."""
+        return "path" if kind == "functional" else kind
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> Param:
+        """Build the parameter from its :meth:`to_config` settings (without ``type``).
+
+        Raises:
+            ConfigError: bad settings.
+        """
+        try:
+            return cls(**cfg)
+        except TypeError as e:
+            raise ConfigError(f"bad settings for a {cls.kind} parameter: {e}") from None
 
     def is_finite(self) -> bool:
         return math.isfinite(self.size())
@@ -227,6 +289,10 @@ class Discrete(Param):
     def _config(self) -> dict:
         return {"options": list(self.options)}
 
+    def decisions(self) -> Decisions:
+        """One decision over the options."""
+        return SequenceDecisions(self.options, self.format, ordered=isinstance(self, Ordinal))
+
 
 class Choice(Discrete):
     """An unordered categorical choice; a mutation jumps to any other option."""
@@ -320,6 +386,16 @@ class Int(Param):
 
     def _config(self) -> dict:
         return {"low": self.low, "high": self.high, "step": self.step}
+
+    def decisions(self) -> Decisions:
+        """One ordered decision over the values, or over 32 evenly spaced ones when there are more."""
+        if self._n <= _GRID_SIZE:
+            return SequenceDecisions(list(self.values()), self.format, ordered=True)
+        ks = sorted({round(k * (self._n - 1) / (_GRID_SIZE - 1)) for k in range(_GRID_SIZE)})
+        return SequenceDecisions([self.low + self.step * k for k in ks], self.format, ordered=True, exact=False)
+
+    def numeric_range(self) -> NumericRange:
+        return NumericRange(self.low, self.high, integer=True, step=self.step)
 
 
 class Float(Param):
@@ -417,3 +493,32 @@ class Float(Param):
 
     def _config(self) -> dict:
         return {"low": self.low, "high": self.high, "log": self.log}
+
+    def decisions(self) -> Decisions:
+        """One ordered decision over 32 grid points (log-spaced on a log scale)."""
+        u = np.linspace(0.0, 1.0, _GRID_SIZE)
+        if self.log:
+            pts = np.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low)))
+        else:
+            pts = self.low + u * (self.high - self.low)
+        grid = sorted({float(min(max(x, self.low), self.high)) for x in pts})
+        return SequenceDecisions(grid, self.format, ordered=True, exact=False)
+
+    def numeric_range(self) -> NumericRange:
+        return NumericRange(self.low, self.high, log=self.log)
+
+
+def param_from_config(cfg: Mapping[str, Any]) -> Param:
+    """Rebuild a parameter from :meth:`Param.to_config` output (its ``type`` names the class's ``kind``).
+
+    Raises:
+        ConfigError: not a mapping, an unknown type, or bad settings.
+    """
+    if not isinstance(cfg, Mapping):
+        raise ConfigError(f"a parameter's config must be a mapping such as {{'type': 'int', 'low': 0, 'high': 3}}, "
+                          f"got {cfg!r}")
+    cfg = dict(cfg)
+    kind = cfg.pop("type", None)
+    if not isinstance(kind, str) or kind not in PARAM_TYPES:
+        raise ConfigError(f"unknown parameter type {kind!r}; use one of {sorted(PARAM_TYPES)}")
+    return PARAM_TYPES[kind].from_config(cfg)

@@ -4,7 +4,6 @@ The built-in spaces register themselves in :mod:`archscout.space.builtin` when t
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +24,7 @@ def register_space(name: str, factory: Callable[..., Space] | None = None):
     Raises:
         ConfigError: the name is taken.
     """
+    _SIGNATURES.pop(name, None)
     return SPACES.register(name, factory) if factory is not None else SPACES.register(name)
 
 
@@ -42,10 +42,15 @@ def create_space(name: str, **params: Any) -> Space:
     return SPACES.create(name, **params)
 
 
-@functools.lru_cache(maxsize=64)
+_SIGNATURES: dict[str, str] = {}
+
+
 def default_signature(name: str) -> str | None:
     """The signature (settings) of the registered space ``name`` built with its default parameters, or
-    ``None`` when no space has that name; computed once per name."""
+    ``None`` when no space has that name; computed once per registration."""
     if name not in SPACES:
         return None
-    return create_space(name).signature
+    sig = _SIGNATURES.get(name)
+    if sig is None:
+        sig = _SIGNATURES[name] = create_space(name).signature
+    return sig

@@ -12,54 +12,12 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, InvalidArchitectureError
-from .cell import Cell
-from .digit_cell import DigitCell
-from .linkops import LinkOps
 from . import registry
-from .params import Choice, Float, Int, Ordinal, Param, check_token
-from .skeleton import Skeleton
-from .stages import Stages
+from .params import Param, check_token, param_from_config
 
-__all__ = ["Space", "Architecture", "param_from_config", "ENCODINGS"]
+__all__ = ["ENCODINGS", "Architecture", "Space", "param_from_config"]
 
 ENCODINGS = ("onehot", "path", "functional")
-
-
-def _param_kind(p: Param, kind: str) -> str:
-    """Cells know the functional path encoding; other parameters use their path encoding for it."""
-    return "path" if kind == "functional" and not isinstance(p, Cell) else kind
-
-_PARAM_TYPES: dict[str, type[Param]] = {
-    "choice": Choice,
-    "ordinal": Ordinal,
-    "int": Int,
-    "float": Float,
-    "cell": Cell,
-    "stages": Stages,
-    "digit_cell": DigitCell,
-    "skeleton": Skeleton,
-    "link_ops": LinkOps,
-}
-
-
-def param_from_config(cfg: Mapping[str, Any]) -> Param:
-    """Rebuild a parameter from :meth:`Param.to_config` output."""
-    if not isinstance(cfg, Mapping):
-        raise ConfigError(f"a parameter's config must be a mapping such as {{'type': 'int', 'low': 0, 'high': 3}}, "
-                          f"got {cfg!r}")
-    cfg = dict(cfg)
-    kind = cfg.pop("type", None)
-    if not isinstance(kind, str) or kind not in _PARAM_TYPES:
-        raise ConfigError(f"unknown parameter type {kind!r}; use one of {sorted(_PARAM_TYPES)}")
-    if kind == "stages":
-        if "depth" not in cfg or not isinstance(cfg.get("layer"), Mapping):
-            raise ConfigError(f"a stages parameter's config needs 'depth' and a 'layer' mapping, got {cfg!r}")
-        cfg["depth"] = param_from_config(cfg["depth"])
-        cfg["layer"] = {k: param_from_config(v) for k, v in cfg["layer"].items()}
-    try:
-        return _PARAM_TYPES[kind](**cfg)
-    except TypeError as e:
-        raise ConfigError(f"bad settings for a {kind} parameter: {e}") from None
 
 
 class Architecture:
@@ -149,7 +107,8 @@ class Space:
                 raise ConfigError(f"parameter names must be strings, got {pname!r}")
             check_token(pname, "parameter name")
             if not isinstance(p, Param):
-                raise ConfigError(f"parameter {pname!r} must be a Choice, Ordinal, Int, Float, Cell or Stages, got {p!r}")
+                raise ConfigError(f"parameter {pname!r} must be a Choice, Ordinal, Int, Float, Cell, Stages or another "
+                                  f"Param, got {p!r}")
             for parent, allowed in p.when.items():
                 if parent not in self.params:
                     raise ConfigError(
@@ -401,7 +360,7 @@ class Space:
 
     def encoding_size(self, kind: str = "onehot") -> int:
         self._check_kind(kind)
-        return sum(p.encoding_size(_param_kind(p, kind)) for p in self._plist)
+        return sum(p.encoding_size(p.encoding_kind(kind)) for p in self._plist)
 
     @staticmethod
     def _check_kind(kind: str) -> None:
@@ -413,7 +372,7 @@ class Space:
         ordinals, [0, 1] for numbers; ``kind="path"`` uses the path encoding for cells, ``"functional"``
         the functional path encoding for cells (see :meth:`Cell.encode`) and the path encoding elsewhere."""
         self._check_kind(kind)
-        return np.concatenate([p.encode(v, _param_kind(p, kind)) for p, v in zip(self._plist, arch.values)])
+        return np.concatenate([p.encode(v, p.encoding_kind(kind)) for p, v in zip(self._plist, arch.values)])
 
     # --- config ----------------------------------------------------------------------------------
     def _params_config(self) -> dict:

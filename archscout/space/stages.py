@@ -13,15 +13,16 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from ..errors import ConfigError, InvalidArchitectureError
-from .params import Ordinal, Param, check_token, Discrete
+from .decisions import Ask, Decisions
+from .params import Discrete, Ordinal, Param, check_token, param_from_config
 
-__all__ = ["Stages"]
+__all__ = ["Stages", "StagesDecisions"]
 
 _LAYER_RE = re.compile(r"\(([^()]*)\)")
 
@@ -240,4 +241,83 @@ class Stages(Param):
             "depth": self.depth.to_config(),
             "layer": {k: p.to_config() for k, p in self.layer.items()},
         }
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> Stages:
+        if "depth" not in cfg or not isinstance(cfg.get("layer"), Mapping):
+            raise ConfigError(f"a stages parameter's config needs 'depth' and a 'layer' mapping, got {dict(cfg)!r}")
+        cfg = dict(cfg)
+        cfg["depth"] = param_from_config(cfg["depth"])
+        cfg["layer"] = {k: param_from_config(v) for k, v in cfg["layer"].items()}
+        return super().from_config(cfg)  # type: ignore[return-value]
+
+    def decisions(self) -> Decisions:
+        """Per stage: its depth, then each present layer's choices (slots of absent layers stay unused)."""
+        return StagesDecisions(self)
+
+
+class StagesDecisions(Decisions):
+    """The decisions of a :class:`Stages` value: per stage its depth, then each present layer's choices."""
+
+    def __init__(self, stages: Stages) -> None:
+        self.p = stages
+        self.keys = list(stages.layer)
+        self.params = list(stages.layer.values())
+        self._stride = 1 + stages.max_depth * len(self.keys)
+        sizes, ordered = [], []
+        for _ in range(stages.n):
+            sizes.append(len(stages.depth.options))
+            ordered.append(True)
+            sizes.extend([len(q.options) for q in self.params] * stages.max_depth)
+            ordered.extend([isinstance(q, Ordinal) for q in self.params] * stages.max_depth)
+        self.sizes = sizes
+        self.ordered = ordered
+
+    def _layer_slot(self, s: int, li: int, k: int) -> int:
+        return s * self._stride + 1 + li * len(self.keys) + k
+
+    def build(self) -> Generator[Ask, int, Any]:
+        out = []
+        n_depth = len(self.p.depth.options)
+        for s in range(self.p.n):
+            depth = self.p.depth.options[(yield s * self._stride, n_depth, None) if n_depth > 1 else 0]
+            layers = []
+            for li in range(depth):
+                layer = []
+                for k, q in enumerate(self.params):
+                    n = len(q.options)
+                    layer.append(q.options[(yield self._layer_slot(s, li, k), n, None) if n > 1 else 0])
+                layers.append(tuple(layer))
+            out.append(tuple(layers))
+        return tuple(out)
+
+    def decode(self, value: Any) -> list[tuple[int, int]] | None:
+        out: list[tuple[int, int]] = []
+        try:
+            for s, stage in enumerate(value):
+                if len(self.p.depth.options) > 1:
+                    out.append((s * self._stride, self.p.depth.index(len(stage))))
+                for li, layer in enumerate(stage):
+                    for k, (q, v) in enumerate(zip(self.params, layer)):
+                        if len(q.options) > 1:
+                            out.append((self._layer_slot(s, li, k), q.index(v)))
+        except (InvalidArchitectureError, TypeError):
+            return None
+        return out
+
+    def label(self, slot: int) -> str:
+        s, rest = divmod(slot, self._stride)
+        if rest == 0:
+            return f"[{s}].depth"
+        li, k = divmod(rest - 1, len(self.keys))
+        return f"[{s}][{li}].{self.keys[k]}"
+
+    def tokens(self, slot: int) -> list[str]:
+        s, rest = divmod(slot, self._stride)
+        q = self.p.depth if rest == 0 else self.params[(rest - 1) % len(self.keys)]
+        return [q.format(o) for o in q.options]
+
+    def always(self) -> list[int]:
+        """The depth of every stage."""
+        return [s * self._stride for s in range(self.p.n) if len(self.p.depth.options) > 1]
 

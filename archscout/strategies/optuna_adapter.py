@@ -1,13 +1,15 @@
 """Optuna's samplers (TPE, NSGA-II) driven through archscout's ask/tell contract, for comparisons.
 
-Each decision of the space becomes one Optuna parameter: a categorical per cell edge (over the op names),
-per choice / ordinal / small integer parameter (over its formatted values), per stage depth and per
-layer decision of :class:`~archscout.space.Stages` (layers beyond a stage's depth are not asked), the
-link pattern and each node's op of a :class:`~archscout.space.LinkOps` (a combination the space excludes,
-such as all-identity ops, is told to Optuna as failed and asked again), a float
-for a :class:`~archscout.space.Float` and an integer range for a large :class:`~archscout.space.Int`.
-Any other finite parameter whose ``values()`` can be enumerated becomes one categorical over them.
-Conditional parameters are asked only when active (define-by-run).
+The space is mapped through its parameters: each slot of a parameter's
+:meth:`~archscout.space.Param.decisions` becomes one categorical Optuna parameter over the slot's option names
+(a cell edge over the op names, a choice or ordinal over its formatted values, a stage depth and each present
+layer's choices of :class:`~archscout.space.Stages`, the link pattern and each node's op of a
+:class:`~archscout.space.LinkOps`, the modules of a skeleton position by position), asked define-by-run, so
+layers beyond a stage's depth and inactive conditional parameters are not asked; a combination the parameter
+excludes (such as all-identity ops) is told to Optuna as failed and Optuna is asked again. A number parameter
+whose decisions do not cover every value (:class:`~archscout.space.Float`, an :class:`~archscout.space.Int` of
+more than 32 values) becomes an Optuna range distribution (:meth:`~archscout.space.Param.numeric_range`). A new
+parameter type needs nothing here: its own ``decisions()`` (or the default, its enumerated values) maps it.
 
 Functional duplicates. Optuna may propose an architecture whose function was already proposed; the
 adapter never returns it. When its result is known, Optuna's trial is told that result at once (as if it
@@ -44,14 +46,14 @@ import numpy as np
 
 from ..errors import ConfigError, InvalidArchitectureError, require
 from ..results import Candidate, Proposal, Result, TrialState
-from ..space import Architecture, Cell, Choice, Float, Int, LinkOps, Ordinal, Space, Stages
+from ..space import Architecture, Param, Space
+from ..space.decisions import decisions_of
 from .._validate import check_int, check_number
 from .base import Capabilities, Strategy
 
 __all__ = ["OptunaTPE", "OptunaNSGA2", "STRATEGY_CLASSES"]
 
 _MAX_OPTUNA_TRIES = 20  # duplicate proposals in a row before falling back to a random unseen architecture
-_MAX_CATEGORIES = 10_000  # a parameter with more enumerable values than this is not mapped to a categorical
 _FAIL = {"state": "fail"}
 
 
@@ -62,197 +64,109 @@ def _optuna():
 
 
 # --- mapping the space onto Optuna parameters -------------------------------------------------------
-class _Categorical:
-    """One categorical decision over the tokens of ``options`` (formatted by ``fmt``)."""
+class _ParamCodec:
+    """One parameter as Optuna parameters, through the parameter itself: a range distribution when it has a
+    numeric range that its decisions do not cover exactly (floats, large integer ranges), else one categorical
+    per slot of its :meth:`~archscout.space.Param.decisions` (named ``<parameter><slot label>``, over the slot's
+    option names), asked define-by-run; the slots every walk decides are asked with the trial (``fixed``)."""
 
-    def __init__(self, name: str, options: list, fmt) -> None:
+    def __init__(self, name: str, param: Param, optuna: Any) -> None:
         self.name = name
-        self.tokens = [fmt(o) for o in options]
-        if len(set(self.tokens)) != len(self.tokens):
-            raise ConfigError(f"cannot map parameter {name!r} to Optuna: its values do not format distinctly")
-        self.by_token = dict(zip(self.tokens, options))
-        self.token_of = {_key(o): t for o, t in zip(options, self.tokens)}
-
-    def distribution(self, optuna):
-        return optuna.distributions.CategoricalDistribution(self.tokens)
-
-    def suggest(self, trial) -> Any:
-        return self.by_token[trial.suggest_categorical(self.name, self.tokens)]
-
-    def external(self, value: Any) -> str:
-        return self.token_of[_key(value)]
-
-
-def _key(v: Any) -> tuple:
-    return (type(v).__name__, v)
-
-
-class _Codec:
-    """Maps one space parameter to Optuna parameters and back."""
-
-    def distributions(self, optuna) -> dict[str, Any]:
-        """Decisions asked for every trial (the parameter's unconditional part)."""
-        raise NotImplementedError
-
-    def suggest(self, trial) -> Any:
-        """The parameter's value, asked from an Optuna trial."""
-        raise NotImplementedError
-
-    def params(self, value: Any, optuna) -> dict[str, tuple[Any, Any]]:
-        """``{optuna name: (value, distribution)}`` of the decisions that ``value`` makes."""
-        raise NotImplementedError
-
-
-class _ScalarCodec(_Codec):
-    def __init__(self, name: str, param) -> None:
-        self.cat = _Categorical(name, list(param.values()), param.format)
-
-    def distributions(self, optuna):
-        return {self.cat.name: self.cat.distribution(optuna)}
-
-    def suggest(self, trial):
-        return self.cat.suggest(trial)
-
-    def params(self, value, optuna):
-        return {self.cat.name: (self.cat.external(value), self.cat.distribution(optuna))}
-
-
-class _RangeCodec(_Codec):
-    """A numeric parameter as one Optuna range distribution (``_dist``), values cast by ``cast``."""
-
-    cast: Any = float
-
-    def __init__(self, name: str, param: Float | Int) -> None:
-        self.name, self.p = name, param
-
-    def _dist(self, optuna):
-        raise NotImplementedError
-
-    def distributions(self, optuna):
-        return {self.name: self._dist(optuna)}
-
-    def params(self, value, optuna):
-        return {self.name: (self.cast(value), self._dist(optuna))}
-
-
-class _FloatCodec(_RangeCodec):
-    def _dist(self, optuna):
-        return optuna.distributions.FloatDistribution(self.p.low, self.p.high, log=self.p.log)
-
-    def suggest(self, trial):
-        return self.p.validate(trial.suggest_float(self.name, self.p.low, self.p.high, log=self.p.log))
-
-
-class _IntRangeCodec(_RangeCodec):
-    cast = int
-
-    def _dist(self, optuna):
-        return optuna.distributions.IntDistribution(self.p.low, self.p.high, step=self.p.step)
-
-    def suggest(self, trial):
-        return self.p.validate(trial.suggest_int(self.name, self.p.low, self.p.high, step=self.p.step))
-
-
-class _CellCodec(_Codec):
-    def __init__(self, name: str, cell: Cell) -> None:
-        self.edges = [_Categorical(f"{name}[{i}~{j}]", list(cell.ops), str) for i, j in cell.edges]
-
-    def distributions(self, optuna):
-        return {e.name: e.distribution(optuna) for e in self.edges}
-
-    def suggest(self, trial):
-        return tuple(e.suggest(trial) for e in self.edges)
-
-    def params(self, value, optuna):
-        return {e.name: (e.external(v), e.distribution(optuna)) for e, v in zip(self.edges, value)}
-
-
-class _StagesCodec(_Codec):
-    def __init__(self, name: str, st: Stages) -> None:
-        self.depths = [_Categorical(f"{name}[{s}].depth", list(st.depth.options), st.depth.format)
-                       for s in range(st.n)]
-        self.layers = [[[_Categorical(f"{name}[{s}][{k}].{key}", list(p.options), p.format)
-                         for key, p in st.layer.items()] for k in range(st.max_depth)] for s in range(st.n)]
-
-    def distributions(self, optuna):
-        return {d.name: d.distribution(optuna) for d in self.depths}
-
-    def suggest(self, trial):
-        out = []
-        for d, layers in zip(self.depths, self.layers):
-            depth = d.suggest(trial)
-            out.append(tuple(tuple(c.suggest(trial) for c in layers[k]) for k in range(depth)))
-        return tuple(out)
-
-    def params(self, value, optuna):
-        out = {}
-        for d, layers, stage in zip(self.depths, self.layers, value):
-            out[d.name] = (d.external(len(stage)), d.distribution(optuna))
-            for k, layer in enumerate(stage):
-                for c, v in zip(layers[k], layer):
-                    out[c.name] = (c.external(v), c.distribution(optuna))
-        return out
-
-
-class _LinkOpsCodec(_Codec):
-    def __init__(self, name: str, p: LinkOps) -> None:
-        self.p = p
-        self.link = _Categorical(f"{name}.link", list(p.links), str)
-        self.ops = [_Categorical(f"{name}[{k}]", list(p.ops), str) for k in range(p.n)]
-
-    def distributions(self, optuna):
-        return {c.name: c.distribution(optuna) for c in [self.link, *self.ops]}
-
-    def suggest(self, trial):
-        link = self.link.suggest(trial)
-        return self.p.validate((link, tuple(c.suggest(trial) for c in self.ops)))  # may be invalid (all skip)
-
-    def params(self, value, optuna):
-        link, ops = value
-        out = {self.link.name: (self.link.external(link), self.link.distribution(optuna))}
-        out.update({c.name: (c.external(o), c.distribution(optuna)) for c, o in zip(self.ops, ops)})
-        return out
-
-
-def _codec(name: str, param) -> _Codec:
-    if isinstance(param, LinkOps):
-        return _LinkOpsCodec(name, param)
-    if isinstance(param, Cell):
-        return _CellCodec(name, param)
-    if isinstance(param, Stages):
-        return _StagesCodec(name, param)
-    if isinstance(param, Float):
-        return _FloatCodec(name, param)
-    if isinstance(param, Int) and param.size() > _MAX_CATEGORIES:
-        return _IntRangeCodec(name, param)
-    if isinstance(param, (Choice, Ordinal, Int)) or (param.is_finite() and param.size() <= _MAX_CATEGORIES):
+        self.param = param
+        self.optuna = optuna
         try:
-            return _ScalarCodec(name, param)
-        except (NotImplementedError, TypeError) as e:
-            raise ConfigError(f"cannot map parameter {name!r} ({param!r}) to Optuna: {e}") from None
-    raise ConfigError(
-        f"cannot map parameter {name!r} ({param!r}) to Optuna parameters: it is neither a Choice, Ordinal, "
-        f"Int, Float, Cell nor Stages, and has no enumeration of at most {_MAX_CATEGORIES} values"
-    )
+            decisions = decisions_of(param)
+        except ConfigError as e:
+            raise ConfigError(f"cannot map parameter {name!r} to Optuna: {e}") from None
+        rng = param.numeric_range()
+        self.range = rng if rng is not None and not decisions.exact else None
+        self.decisions = decisions
+        self._names = [name + decisions.label(k) for k in range(len(decisions.sizes))]
+        self._tokens = [decisions.tokens(k) for k in range(len(decisions.sizes))]
+        self._index = [{tok: i for i, tok in enumerate(toks)} for toks in self._tokens]
+        if any(len(ix) != len(toks) for ix, toks in zip(self._index, self._tokens)):
+            raise ConfigError(f"cannot map parameter {name!r} to Optuna: its option names are not distinct")
+        self._dists: list[Any] = [None] * len(self._tokens)
+
+    def _dist(self, slot: int) -> Any:
+        d = self._dists[slot]
+        if d is None:
+            d = self._dists[slot] = self.optuna.distributions.CategoricalDistribution(self._tokens[slot])
+        return d
+
+    def _range_dist(self) -> Any:
+        r = self.range
+        assert r is not None
+        if r.integer:
+            return self.optuna.distributions.IntDistribution(int(r.low), int(r.high), step=r.step)
+        return self.optuna.distributions.FloatDistribution(r.low, r.high, log=r.log)
+
+    def distributions(self) -> dict[str, Any]:
+        """Decisions asked for every trial (the parameter's unconditional part)."""
+        if self.range is not None:
+            return {self.name: self._range_dist()}
+        return {self._names[k]: self._dist(k) for k in self.decisions.always()}
+
+    def all_distributions(self) -> dict[str, Any]:
+        """Every Optuna parameter this parameter may ask."""
+        if self.range is not None:
+            return {self.name: self._range_dist()}
+        return {self._names[k]: self._dist(k) for k in range(len(self._tokens))}
+
+    def suggest(self, trial: Any) -> Any:
+        """The parameter's value, asked from an Optuna trial.
+
+        Raises:
+            InvalidArchitectureError: Optuna chose a combination the parameter excludes.
+        """
+        if self.range is not None:
+            r = self.range
+            if r.integer:
+                return self.param.validate(trial.suggest_int(self.name, int(r.low), int(r.high), step=r.step))
+            return self.param.validate(trial.suggest_float(self.name, r.low, r.high, log=r.log))
+        gen = self.decisions.build()
+        try:
+            slot, _n, allowed = next(gen)
+            while True:
+                i = self._index[slot][trial.suggest_categorical(self._names[slot], self._tokens[slot])]
+                if allowed is not None and i not in allowed:
+                    raise InvalidArchitectureError(
+                        f"{self._names[slot]}={self._tokens[slot][i]} is excluded here by parameter {self.name!r}")
+                slot, _n, allowed = gen.send(i)
+        except StopIteration as stop:
+            return stop.value
+
+    def params(self, value: Any) -> dict[str, tuple[Any, Any]]:
+        """``{optuna name: (value, distribution)}`` of the decisions that ``value`` makes.
+
+        Raises:
+            InvalidArchitectureError: ``value`` has no decision path (a value outside a grid or sample).
+        """
+        if self.range is not None:
+            return {self.name: (int(value) if self.range.integer else float(value), self._range_dist())}
+        steps = self.decisions.decode(value)
+        if steps is None:
+            raise InvalidArchitectureError(f"parameter {self.name!r}: {value!r} cannot be shown to Optuna")
+        return {self._names[k]: (self._tokens[k][i], self._dist(k)) for k, i in steps}
 
 
 class _SpaceMapping:
     """The whole space as Optuna parameters."""
 
-    def __init__(self, space: Space, optuna) -> None:
+    def __init__(self, space: Space, optuna: Any) -> None:
         self.space = space
         self.optuna = optuna
-        self.codecs = [_codec(n, p) for n, p in space.params.items()]
+        self.codecs = [_ParamCodec(n, p, optuna) for n, p in space.params.items()]
         self.fixed: dict[str, Any] = {}
         for p, c in zip(space.params.values(), self.codecs):
             if not p.when:
-                self.fixed.update(c.distributions(optuna))
+                self.fixed.update(c.distributions())
 
-    def _active(self, param, values: Mapping[str, Any]) -> bool:
+    def _active(self, param: Param, values: Mapping[str, Any]) -> bool:
         return all(values.get(parent) is not None and values[parent] in allowed
                    for parent, allowed in param.when.items())
 
-    def decode(self, trial) -> Architecture:
+    def decode(self, trial: Any) -> Architecture:
         values: dict[str, Any] = {}
         for (n, p), c in zip(self.space.params.items(), self.codecs):
             values[n] = c.suggest(trial) if self._active(p, values) else None
@@ -264,10 +178,16 @@ class _SpaceMapping:
         for c, v in zip(self.codecs, arch.values):
             if v is None:
                 continue
-            for name, (x, d) in c.params(v, self.optuna).items():
+            for name, (x, d) in c.params(v).items():
                 params[name] = x
                 dists[name] = d
         return params, dists
+
+    def all_distributions(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for c in self.codecs:
+            out.update(c.all_distributions())
+        return out
 
 
 # --- the adapter ------------------------------------------------------------------------------------
@@ -479,7 +399,7 @@ class _OptunaStrategy(Strategy):
             self._study = None
             return
         study = self._new_study()
-        dists_of = self._all_distributions()
+        dists_of = self._mapping.all_distributions()
         for t in state["trials"]:
             st = ot.TrialState[t["state"]]
             params = dict(t["params"])
@@ -494,20 +414,6 @@ class _OptunaStrategy(Strategy):
         if state["sampler_rng"] is not None:
             _set_rng_states(study.sampler, state["sampler_rng"])
         self._study = study
-
-    def _all_distributions(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for c in self._mapping.codecs:
-            if isinstance(c, (_CellCodec, _LinkOpsCodec)):
-                out.update(c.distributions(self._optuna))
-            elif isinstance(c, _StagesCodec):
-                out.update(c.distributions(self._optuna))
-                for stage in c.layers:
-                    for layer in stage:
-                        out.update({x.name: x.distribution(self._optuna) for x in layer})
-            else:
-                out.update(c.distributions(self._optuna))
-        return out
 
 
 def _jsonable(d: Mapping[str, Any]) -> dict[str, Any]:
