@@ -169,7 +169,9 @@ def _bench_time_target(ns: argparse.Namespace) -> tuple[str, int] | None:
 
 
 def cmd_bench(ns: argparse.Namespace) -> int:
-    from .benchmarks.protocol import format_table, plot_anytime, run_protocol, summarize
+    from .benchmarks.runner import run_protocol
+    from .benchmarks.stats import summarize
+    from .reports.bench import format_table, plot_anytime
 
     cost_column = _bench_cost_column(ns)
     baseline = _bench_baseline(ns)

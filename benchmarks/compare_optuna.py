@@ -1,12 +1,12 @@
 """archscout strategies (rea, ls, random) vs Optuna's TPESampler on NAS-Bench-201 CIFAR-10, in one run.
 
 Every method gets the same table, the same objective (``valid_acc_200ep``, maximised), the same seeds and
-the same query budget. archscout runs through :func:`archscout.benchmarks.protocol.run_protocol`; Optuna
+the same query budget. archscout runs through :func:`archscout.benchmarks.runner.run_protocol`; Optuna
 (TPESampler, default settings, ``seed`` = run seed, in-memory storage) searches the NB201 cell expressed as
 six categorical parameters, one per edge, whose choices are the five NB201 operations. Every trial counts as
 one query, including an architecture that TPE proposes a second time.
 
-All runs, archscout's and Optuna's, are scored by the same code (:func:`archscout.benchmarks.protocol.summarize`):
+All runs, archscout's and Optuna's, are scored by the same code (:func:`archscout.benchmarks.stats.summarize`):
 
 * regret: table maximum of the objective minus the best objective found so far (mean ± std over seeds);
 * hit rate: share of seeds whose best found equals the table optimum;
@@ -30,7 +30,8 @@ import numpy as np
 
 from _results import write_json
 from archscout.benchmarks import create_benchmark
-from archscout.benchmarks.protocol import RunResult, run_protocol, summarize
+from archscout.benchmarks.runner import RunResult, run_protocol
+from archscout.benchmarks.stats import summarize
 
 DEFAULT_TABLE = os.path.join("..", "shared", "data", "nas-bench-201", "nb201_cifar10.csv")
 OBJECTIVE = "valid_acc_200ep"

@@ -11,7 +11,8 @@ import argparse
 import time
 
 from archscout.benchmarks import create_benchmark
-from archscout.benchmarks.protocol import run_protocol, summarize
+from archscout.benchmarks.runner import run_protocol
+from archscout.benchmarks.stats import summarize
 
 SETTINGS = [
     {"name": "rea", "population_size": p, "sample_size": s}

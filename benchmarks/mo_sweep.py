@@ -16,7 +16,8 @@ import argparse
 import json
 
 from archscout.benchmarks import create_benchmark
-from archscout.benchmarks.protocol import run_protocol, summarize
+from archscout.benchmarks.runner import run_protocol
+from archscout.benchmarks.stats import summarize
 
 
 def main() -> None:

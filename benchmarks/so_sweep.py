@@ -20,7 +20,8 @@ import json
 import numpy as np
 
 from archscout.benchmarks import create_benchmark
-from archscout.benchmarks.protocol import run_protocol, summarize
+from archscout.benchmarks.runner import run_protocol
+from archscout.benchmarks.stats import summarize
 
 
 def main() -> None:

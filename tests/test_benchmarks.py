@@ -6,7 +6,8 @@ import pytest
 
 import archscout as asc
 from archscout.benchmarks import create_benchmark
-from archscout.benchmarks.protocol import RunResult, run_protocol, summarize
+from archscout.benchmarks.runner import RunResult, run_protocol
+from archscout.benchmarks.stats import summarize
 from archscout.errors import ConfigError, DataError
 
 OPT_ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
@@ -125,7 +126,7 @@ def test_protocol_is_reproducible_and_parallel_invariant(nb201_bench):
 
 
 def test_plot_is_written(nb201_bench, tmp_path):
-    from archscout.benchmarks.protocol import plot_anytime
+    from archscout.reports.bench import plot_anytime
 
     s = summarize(run_protocol(nb201_bench, ["random", "ls"], 2, 30), nb201_bench, 30)
     plot_anytime(s, str(tmp_path / "a.png"))

@@ -10,7 +10,8 @@ import pytest
 
 import archscout as asc
 from archscout.benchmarks import create_benchmark
-from archscout.benchmarks.protocol import run_protocol, summarize
+from archscout.benchmarks.runner import run_protocol
+from archscout.benchmarks.stats import summarize
 from archscout.errors import ConfigError, DataError, InvalidArchitectureError
 from archscout.space import Skeleton, Space
 from archscout.space.linkops import NBGRAPH_LINKS, NBGRAPH_OPS, NBGRAPH_PROTEINS_OPS

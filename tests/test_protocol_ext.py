@@ -8,7 +8,8 @@ import pytest
 
 import archscout as asc
 from archscout.benchmarks import create_benchmark
-from archscout.benchmarks.protocol import RunResult, make_study, run_protocol, summarize
+from archscout.benchmarks.runner import RunResult, make_study, run_protocol
+from archscout.benchmarks.stats import summarize
 from archscout.cli import main
 from archscout.errors import ConfigError
 from archscout.pareto import true_front
