@@ -12,7 +12,11 @@ from typing import Any
 
 from .errors import ConfigError, DataError
 
-__all__ = ["LINE", "arch_fields", "arch_strings", "read_columns", "table_path"]
+__all__ = ["KEYS", "LINE", "arch_fields", "arch_strings", "file_stamp", "read_columns", "table_path"]
+
+KEYS = ("values", "functional")
+"""How a table's rows are looked up: by the architecture's values (one row per architecture) or by its functional
+hash (one row per functional class)."""
 
 LINE = "#line"
 """Key of the line numbers in ``read_columns(..., with_lines=True)``."""
@@ -131,3 +135,12 @@ def _is_float(v: str) -> bool:
         return True
     except ValueError:
         return v == ""
+
+
+def file_stamp(path: str | os.PathLike) -> int | None:
+    """The file's modification time in ns, under which tables read from it are cached (an edited file is read
+    again); ``None`` when it cannot be read (the reader then says why)."""
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None

@@ -407,12 +407,13 @@ def test_every_registered_cost_model_follows_the_contract(latency_table):
         "learned-latency": create_cost_model("learned-latency", factory=conv, model="ridge").fit(
             list(TINY.enumerate()), _synthetic(TINY.enumerate())),
         "table-latency": create_cost_model("table-latency", device="nb201-fpga", table=latency_table),
+        "table": create_cost_model("table", table=latency_table, column="raspi4_ms", space="nb201"),
     }
     assert set(built) == set(list_cost_models())
     nb_arch = asc.create_space("nb201").parse(NB201_ARCH0)
     for name, model in built.items():
         assert model.name == name and model.unit and isinstance(model.cheap, bool)
-        value = model.predict(nb_arch if name == "table-latency" else arch)
+        value = model.predict(nb_arch if name.startswith("table") else arch)
         assert np.isfinite(value) and value > 0
         cfg = model.to_config()
         assert cfg["name"] == name

@@ -12,18 +12,20 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import ConfigError, DataError, InvalidArchitectureError
-from ..tables import LINE, arch_fields, arch_strings, read_columns, table_path
+from ..tables import KEYS, LINE, arch_fields, arch_strings, file_stamp, read_columns, table_path
 from ..objectives import Objective
 from ..space import Architecture, Space
 
-__all__ = ["TableCostModel", "TabularBenchmark", "TabularEvaluator"]
+if TYPE_CHECKING:
+    from ..hardware.table import TableCost
 
-KEYS = ("values", "functional")
+__all__ = ["TabularBenchmark", "TabularEvaluator"]
+
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ class TabularBenchmark:
         self.key = key
         self.where = {str(k): str(v) for k, v in (where or {}).items()}
         self.arch_column = arch_column
+        self.cost_arch_column = cost_arch_column or arch_column
         fields = arch_fields(arch_column)
         self.objective = Objective(objective, direction)
         self.report = report
@@ -109,8 +112,10 @@ class TabularBenchmark:
         numeric = list(dict.fromkeys(metric_cols + fid_cols + extra))
         # cost columns of the table itself are read in the same pass
         same_file = self.cost_table is not None and os.path.abspath(self.cost_table) == os.path.abspath(self.table) \
-            and (cost_arch_column or arch_column) == arch_column
+            and self.cost_arch_column == arch_column
+        self._joined = bool(self.cost_columns) and not same_file  # cost columns read from a second file
         joined = [c for c in self.cost_columns if c not in numeric] if same_file else []
+        self._stamp = file_stamp(self.table)  # before reading: an edit during the read makes the cache miss
         data = read_columns(self.table, list(dict.fromkeys(fields + numeric + joined)), numeric + joined,
                             where=self.where, with_lines=True)
         lines: list[int] = data[LINE]
@@ -148,8 +153,10 @@ class TabularBenchmark:
                 bad = np.flatnonzero(~np.isfinite(self.columns[c]))
                 if len(bad):
                     raise DataError(f"{self.table}:{lines[bad[0]]}: cost column {c!r} is empty or not finite")
-        elif self.cost_columns:
-            self._join_costs(self.cost_table, cost_arch_column or arch_column)  # type: ignore[arg-type]
+        self._cost_stamp: int | None = None
+        self._cost_exact = False  # every cost-table row is one of the benchmark's rows, each once
+        if self._joined:
+            self._join_costs(self.cost_table, self.cost_arch_column)  # type: ignore[arg-type]
         self.fidelities: dict[float, _Fidelity] = {}
         for f, cols in (fidelities or {}).items():
             unknown = set(cols) - set(self.metric_names)
@@ -165,12 +172,15 @@ class TabularBenchmark:
 
     def _join_costs(self, path: str, arch_column: str) -> None:
         fields = arch_fields(arch_column)
+        self._cost_stamp = file_stamp(path)
         data = read_columns(path, list(dict.fromkeys(fields + list(self.cost_columns))), self.cost_columns,
                             with_lines=True)
         n = len(self.archs)
         for c in self.cost_columns:
             self.columns[c] = np.full(n, np.nan)
-        for j, text in enumerate(arch_strings(arch_column, data)):
+        matched: set[int] = set()
+        texts = arch_strings(arch_column, data)
+        for j, text in enumerate(texts):
             try:
                 arch = self.space.parse(text)
             except InvalidArchitectureError as e:
@@ -178,12 +188,14 @@ class TabularBenchmark:
             i = self.keys.get(self._key(arch))
             if i is None:
                 continue
+            matched.add(i)
             for c in self.cost_columns:
                 self.columns[c][i] = data[c][j]
         for c in self.cost_columns:
             missing = int(np.sum(~np.isfinite(self.columns[c])))
             if missing:
                 raise DataError(f"cost table {path!r} column {c!r} lacks a value for {missing} architectures of {self.table!r}")
+        self._cost_exact = len(matched) == len(texts)
 
     # --- queries -----------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -239,14 +251,41 @@ class TabularBenchmark:
     def evaluator(self, metrics: Sequence[str] | None = None, replay_time_scale: float = 0.0) -> TabularEvaluator:
         return TabularEvaluator(self, metrics, replay_time_scale)
 
-    def cost_model(self, column: str) -> TableCostModel:
-        """A cheap cost model reading ``column`` of this table (e.g. a latency column), for
-        ``create_study(..., cost_models={column: bench.cost_model(column)})``.
+    def cost_model(self, column: str, unit: str | None = None) -> TableCost:
+        """The ``"table"`` cost model of ``column`` (e.g. a latency column), for
+        ``create_study(..., cost_models={column: bench.cost_model(column)})``: it reads the file the column
+        came from (the cost table for a joined cost column), with the benchmark's space and key (and row
+        filter, for the benchmark's own table), so its config rebuilds it. The values the benchmark already
+        holds are handed to the model's cache, so building it reads no file.
+
+        Args:
+            unit: unit of the column (default: the unit its name ends in, such as ``_ms``).
 
         Raises:
             ConfigError: the column was not loaded (load it as a cost column or a metric).
+            DataError: the model reads the file afresh (it changed since the benchmark read it, or it is a cost
+                table with rows the benchmark does not hold) and a row cannot be read.
         """
-        return TableCostModel(self, column)
+        from ..hardware.table import TableCost, preload_table
+
+        if column not in self.columns:
+            loaded = sorted(self.columns)
+            raise ConfigError(f"column {column!r} was not loaded from {self.table!r}; load it as a cost "
+                              f"column (cost_columns=[{column!r}]) or pick one of {loaded}")
+        if self._joined and column in self.cost_columns:
+            path, arch_column, where, stamp = self.cost_table, self.cost_arch_column, {}, self._cost_stamp
+            exact = self._cost_exact  # else a fresh read holds rows the benchmark dropped
+        else:
+            path, arch_column, where, stamp, exact = self.table, self.arch_column, self.where, self._stamp, True
+        if exact and stamp is not None:
+            column_values = self.columns[column]
+
+            def values() -> dict[Any, float]:
+                listed = column_values.tolist()
+                return {k: listed[i] for k, i in self.keys.items()}
+
+            preload_table(path, stamp, column, arch_column, self.space, self.key, where, values)  # type: ignore[arg-type]
+        return TableCost(path, column, self.space, arch_column=arch_column, key=self.key, where=where, unit=unit)
 
     def to_config(self) -> dict:
         return {
@@ -300,29 +339,3 @@ class TabularEvaluator:
 
     def to_config(self) -> dict[str, Any]:
         return {"type": "tabular", "replay_time_scale": self.replay_time_scale, "metrics": list(self.metrics)}
-
-
-class TableCostModel:
-    """A cheap cost model that looks a column of a :class:`TabularBenchmark` up (full-fidelity value), so a
-    table's cost (e.g. latency in ms) is known before evaluation.
-
-    Raises:
-        ConfigError: the column was not loaded from the table.
-    """
-
-    cheap = True
-
-    def __init__(self, benchmark: TabularBenchmark, column: str) -> None:
-        if column not in benchmark.columns:
-            loaded = sorted(benchmark.columns)
-            raise ConfigError(f"column {column!r} was not loaded from {benchmark.table!r}; load it as a cost "
-                              f"column (cost_columns=[{column!r}]) or pick one of {loaded}")
-        self.benchmark = benchmark
-        self.column = column
-
-    def predict(self, arch: Architecture) -> float:
-        """The table's value of the column for ``arch``. Raises KeyError when the table lacks ``arch``."""
-        return self.benchmark.value(arch, self.column)
-
-    def to_config(self) -> dict[str, Any]:
-        return {"type": "table", "table": self.benchmark.cost_table or self.benchmark.table, "column": self.column}

@@ -22,12 +22,12 @@ import numpy as np
 
 from .._registry import Registry
 from .._torch import default_factory, resolve_factory
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError, UnknownNameError
 from ..space import Architecture
 
 __all__ = [
     "CostModel", "Measurement", "COST_MODELS", "list_cost_models", "create_cost_model", "cost_model_from_config",
-    "register_cost_model",
+    "cost_models_from_config", "register_cost_model",
     "factory_config", "factory_key", "resolve_input_shape", "latency_metrics",
 ]
 
@@ -245,3 +245,45 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
     if sa == 0 or sb == 0:
         return math.nan
     return float(np.mean((ra - ra.mean()) * (rb - rb.mean())) / (sa * sb))
+
+
+# --- rebuilding a study's cost models -----------------------------------------------------------------------
+def cost_models_from_config(configs: Mapping[str, Mapping[str, Any]],
+                            overrides: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, CostModel]:
+    """Rebuild the live cost models of a study header (``study.config["cost_models"]``: metric name ->
+    :meth:`CostModel.to_config` dict plus the ``cheap`` flag the header adds).
+
+    Args:
+        overrides: per metric, settings that replace stored ones (as for :func:`cost_model_from_config`), e.g.
+            ``{"latency_ms": {"factory": f}}`` for a model built from a plain callable.
+
+    Raises:
+        ConfigError: ``configs`` is not a mapping of metric names to dicts, or a config cannot be rebuilt (it
+            names no registered cost model, e.g. a custom model whose ``to_config`` gave only a ``type``, or
+            holds bad settings); the message names the metric.
+        DataError: a model's data (e.g. its table file) cannot be read; the message names the metric.
+    """
+    if not isinstance(configs, Mapping):
+        raise ConfigError(f"cost-model configs must map metric names to config dicts, got {configs!r}")
+    overrides = overrides or {}
+    unknown = sorted(set(overrides) - set(configs))
+    if unknown:
+        raise ConfigError(f"overrides name metrics without a cost model: {unknown}; the metrics are {sorted(configs)}")
+    out: dict[str, CostModel] = {}
+    for metric, cfg in configs.items():
+        if not isinstance(cfg, Mapping) or not isinstance(cfg.get("name"), str):
+            raise ConfigError(
+                f"cost model {metric!r} cannot be rebuilt from its stored config {cfg!r}: it names no registered "
+                "cost model; give its class a name, register it with register_cost_model and return the name "
+                "from to_config(), or pass the live model")
+        settings = {k: v for k, v in cfg.items() if k != "cheap"}
+        try:
+            out[str(metric)] = cost_model_from_config(settings, **dict(overrides.get(metric, {})))
+        except UnknownNameError as e:
+            raise ConfigError(f"cost model {metric!r} cannot be rebuilt: {e}; import the module that registers it, "
+                              "or pass the live model") from None
+        except DataError as e:
+            raise DataError(f"cost model {metric!r}: {e}") from None
+        except ConfigError as e:
+            raise ConfigError(f"cost model {metric!r} cannot be rebuilt from its stored config: {e}") from None
+    return out
