@@ -473,14 +473,20 @@ class _CostAsEvaluator:
 
 
 def load_study(storage: str | Storage, name: str | None = None,
-               cost_models: Mapping[str, Any] | None = None, on_stale: str = "requeue") -> Study:
+               cost_models: Mapping[str, Any] | str | None = None, on_stale: str = "requeue") -> Study:
     """Rebuild a study from its storage (header + replay of every record): finished trials are kept as
     recorded; trials whose driver stopped while they ran are handed out again by ``ask`` (``on_stale=
     "requeue"``) or recorded as failed (``on_stale="fail"``); trials of drivers still running are left to them.
-    Pass the study's ``cost_models`` again (live objects are not stored; their settings are, in the header).
+
+    Args:
+        cost_models: the study's live cost models (``{metric: model}``), or ``"stored"`` to rebuild them from the
+            settings the header keeps (:func:`archscout.hardware.cost_models_from_config`); ``None`` (default):
+            none, which is enough to read the study, not to continue a search that screens by cost.
 
     Raises:
         StorageError: the storage does not exist, is not an archscout storage, or has no such study.
+        ConfigError, DataError: with ``cost_models="stored"``, a stored cost model cannot be rebuilt (the message
+            names its metric; pass the live model instead).
     """
     if isinstance(storage, str) and "://" not in storage and storage not in ("memory", ":memory:"):
         import os
@@ -489,4 +495,12 @@ def load_study(storage: str | Storage, name: str | None = None,
             raise StorageError(f"storage file {storage!r} does not exist; check the path")
     store = create_storage(storage)
     name = store.resolve_name(name)
-    return Study(store, name, store.study_config(name), cost_models, on_stale=on_stale)
+    config = store.study_config(name)
+    if isinstance(cost_models, str):
+        if cost_models != "stored":
+            raise ConfigError(f"cost_models must be a mapping of metric names to cost models or 'stored', "
+                              f"got {cost_models!r}")
+        from .hardware import cost_models_from_config
+
+        cost_models = cost_models_from_config(config.get("cost_models") or {})
+    return Study(store, name, config, cost_models, on_stale=on_stale)

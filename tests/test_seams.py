@@ -259,3 +259,22 @@ def test_top_level_names():
                  "register_cost_model", "register_device", "register_builder", "Capabilities", "Proposal",
                  "ExecutorCapabilities", "Storage", "CostModel", "cost_model_from_config"):
         assert getattr(asc, name) is not None, name
+
+
+def test_load_study_rebuilds_the_stored_cost_models(tmp_path, latency_table):
+    from archscout.hardware import create_cost_model
+
+    db = str(tmp_path / "costs.db")
+    lat = create_cost_model("table-latency", table=str(latency_table), column="pixel3_ms")
+    study = asc.create_study(SPACE, objectives=["acc"], constraints=["lat<=1e9"], strategy="random", storage=db,
+                             seed=0, cost_models={"lat": lat})
+    study.optimize(acc, budget=3)
+    study.close()
+    again = asc.load_study(db, cost_models="stored")
+    arch = again.trials[0].arch
+    assert again.cost_models["lat"].predict(arch) == lat.predict(arch) == again.trials[0].metrics["lat"]
+    again.optimize(acc, budget=5)
+    assert all("lat" in t.metrics for t in again.trials)
+    assert asc.load_study(db).cost_models == {}
+    with pytest.raises(ConfigError, match="'stored'"):
+        asc.load_study(db, cost_models="header")
