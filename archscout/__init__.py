@@ -53,10 +53,18 @@ _LAZY = {
     "list_cost_models": "archscout.hardware",
     "register_cost_model": "archscout.hardware",
     "cost_model_from_config": "archscout.hardware",
+    "cost_models_from_config": "archscout.hardware",
     "create_device": "archscout.hardware",
     "list_devices": "archscout.hardware",
     "register_device": "archscout.hardware",
     "run_demo": "archscout.demo",
+    "export_front": "archscout.export",
+    "ExportedModel": "archscout.export",
+    "SearchConfig": "archscout.runs",
+    "RunSettings": "archscout.runs",
+    "start_search": "archscout.runs",
+    "run_search": "archscout.runs",
+    "resume_search": "archscout.runs",
     "RayExecutor": "archscout.execution.ray_executor",
 }
 __all__ += list(_LAZY)

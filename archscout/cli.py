@@ -1,7 +1,9 @@
 """The ``archscout`` command: list, bench, search, resume, show.
 
-Everything here is also a Python call; the CLI only parses flags, builds components from their registries,
-and prints. Errors a user can fix are printed as one line, with a non-zero exit code.
+Everything here is also a Python call; the CLI only parses flags, calls the library and prints: ``search`` and
+``resume`` go through :mod:`archscout.runs` (the config schema, its validation, building the study), ``demo``
+through :mod:`archscout.demo` (which exports with :func:`archscout.export_front`). Errors a user can fix are
+printed as one line, with a non-zero exit code.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 from ._version import __version__
 from .errors import ArchscoutError, ConfigError
+from .runs import RunSettings, SearchConfig, benchmark_params, build_benchmark, resume_search, run_search, start_search
 
 __all__ = ["main"]
 
@@ -76,47 +79,75 @@ def _add_execution_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--address", help="Ray cluster address for --executor ray (e.g. auto or ray://host:10001)")
 
 
-# --- building benchmarks from flags ---------------------------------------------------------------------
+# --- building benchmarks from flags (archscout.runs does the work) --------------------------------------------
 def _benchmark_params(ns: argparse.Namespace | Mapping[str, Any]) -> dict[str, Any]:
-    get = ns.get if isinstance(ns, Mapping) else (lambda k, d=None: getattr(ns, k, d))
-    params: dict[str, Any] = {}
-    table = get("table")
-    if table is None:
-        raise ConfigError("a tabular benchmark needs its table: pass --table PATH (the benchmark CSV file)")
-    params["table"] = os.path.abspath(table)
-    for key in ("objective", "report", "direction", "arch_column"):
-        if get(key) is not None:
-            params[key] = get(key)
-    if get("cost_table") is not None:
-        params["cost_table"] = os.path.abspath(get("cost_table"))
-    if get("cost_column"):
-        params["cost_columns"] = list(get("cost_column"))
-    if get("space") is not None:
-        params["space"] = get("space")
-    if get("hash_rule") is not None:
-        params["hash_rule"] = get("hash_rule")
-    return params
+    return benchmark_params(ns if isinstance(ns, Mapping) else vars(ns))
 
 
 def _build_benchmark(name: str, params: Mapping[str, Any]):
-    from .benchmarks import create_benchmark
-
-    return create_benchmark(name, **params)
+    return build_benchmark(name, params)
 
 
 # --- list -----------------------------------------------------------------------------------------------
-def cmd_list(ns: argparse.Namespace) -> int:
+NN_EXTRA_LINE = "ops and builders: need torch: pip install 'archscout[nn]'"
+
+
+def _registries() -> dict[str, Any]:
+    """Every kind ``archscout list`` shows: a function giving ``[(name, one-line doc)]``, or None when it needs
+    torch and torch is missing."""
     from .benchmarks import BENCHMARKS
+    from .data import DATASETS
     from .execution import EXECUTORS
+    from .hardware import COST_MODELS, DEVICES
     from .space.registry import SPACES
+    from .storage import STORAGES
     from .strategies import STRATEGIES
 
-    kinds = {"strategies": STRATEGIES, "spaces": SPACES, "benchmarks": BENCHMARKS, "executors": EXECUTORS}
-    for kind in [ns.what] if ns.what else list(kinds):
-        reg = kinds[kind]
+    def entries(reg: Any) -> Any:
+        return lambda: [(n, reg.doc(n)) for n in reg.names()]
+
+    def ops() -> list[tuple[str, str]]:
+        from .nn import list_ops
+
+        return sorted(list_ops().items())
+
+    def builders() -> list[tuple[str, str]]:
+        from .nn.builders import BUILDERS
+
+        return [(n, BUILDERS.doc(n)) for n in BUILDERS.names()]
+
+    return {"strategies": entries(STRATEGIES), "spaces": entries(SPACES), "benchmarks": entries(BENCHMARKS),
+            "executors": entries(EXECUTORS), "storages": entries(STORAGES), "cost-models": entries(COST_MODELS),
+            "devices": entries(DEVICES), "datasets": entries(DATASETS), "ops": ops, "builders": builders}
+
+
+LIST_KINDS = ("strategies", "spaces", "benchmarks", "executors", "storages", "cost-models", "devices", "datasets",
+              "ops", "builders")
+_NEEDS_TORCH = ("ops", "builders")
+
+
+def _torch_available() -> bool:
+    try:
+        import torch  # noqa: F401
+    except Exception:  # noqa: BLE001 - a broken install counts as missing
+        return False
+    return True
+
+
+def cmd_list(ns: argparse.Namespace) -> int:
+    kinds = _registries()
+    wanted = [ns.what] if ns.what else list(LIST_KINDS)
+    torch_ok = not any(k in _NEEDS_TORCH for k in wanted) or _torch_available()
+    said = False
+    for kind in wanted:
+        if kind in _NEEDS_TORCH and not torch_ok:
+            if not said:
+                print(NN_EXTRA_LINE)
+                said = True
+            continue
         print(f"{kind}:")
-        for name in reg.names():
-            print(f"  {name:<16} {reg.doc(name)}")
+        for name, doc in kinds[kind]():
+            print(f"  {name:<16} {doc}")
     return 0
 
 
@@ -202,172 +233,34 @@ def cmd_bench(ns: argparse.Namespace) -> int:
     return 0
 
 
-# --- search / resume ------------------------------------------------------------------------------------
-def _load_toml(path: str) -> dict:
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
-    if not os.path.isfile(path):
-        raise ConfigError(f"config file {path!r} does not exist")
-    try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"config file {path!r} is not valid TOML: {e}") from None
-
-
-_TOML_SECTIONS = {
-    "study": {"name", "storage", "seed", "budget", "strategy", "strategy_params"},
-    "benchmark": {"name", "table", "objective", "report", "direction", "arch_column", "cost_table", "cost_column",
-                  "space"},
-    "execution": {"executor", "workers", "replay_time_scale", "timeout_s", "retries", "address"},
-}
-
-
-def _search_settings(ns: argparse.Namespace) -> dict[str, Any]:
-    """Merge the TOML file (if any) with flags; flags win."""
-    cfg: dict[str, dict] = {k: {} for k in _TOML_SECTIONS}
-    if ns.config:
-        raw = _load_toml(ns.config)
-        base = os.path.dirname(os.path.abspath(ns.config))
-        for section, values in raw.items():
-            if section not in _TOML_SECTIONS:
-                raise ConfigError(f"{ns.config}: unknown section [{section}]; use {sorted(_TOML_SECTIONS)}")
-            if not isinstance(values, dict):
-                raise ConfigError(f"{ns.config}: {section} must be a table ([{section}] with keys), got {values!r}")
-            unknown = set(values) - _TOML_SECTIONS[section]
-            if unknown:
-                raise ConfigError(
-                    f"{ns.config}: unknown key(s) {sorted(unknown)} in [{section}]; allowed: {sorted(_TOML_SECTIONS[section])}"
-                )
-            cfg[section].update(values)
-        for key in ("table", "cost_table"):  # paths in a config file are relative to the file
-            if isinstance(cfg["benchmark"].get(key), str):
-                cfg["benchmark"][key] = os.path.join(base, cfg["benchmark"][key])
-        if isinstance(cfg["study"].get("storage"), str) and "://" not in cfg["study"]["storage"]:
-            cfg["study"]["storage"] = os.path.join(base, cfg["study"]["storage"])
-        if isinstance(cfg["benchmark"].get("cost_column"), str):
-            cfg["benchmark"]["cost_column"] = [cfg["benchmark"]["cost_column"]]
-    flags = {
+# --- search / resume (archscout.runs does the work) ----------------------------------------------------------
+def _overrides(ns: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """The flags of ``archscout search`` as config overrides (None: not given)."""
+    return {
         "study": {"name": ns.study, "storage": ns.storage, "seed": ns.seed, "budget": ns.budget, "strategy": ns.strategy},
         "benchmark": {"name": ns.benchmark, "table": ns.table, "objective": ns.objective, "report": ns.report,
                       "direction": ns.direction, "arch_column": ns.arch_column, "cost_table": ns.cost_table,
-                      "cost_column": ns.cost_column, "space": ns.space},
+                      "cost_column": ns.cost_column, "space": ns.space, "hash_rule": ns.hash_rule},
         "execution": {"executor": ns.executor, "workers": ns.workers, "replay_time_scale": ns.replay_time_scale,
                       "timeout_s": ns.timeout_s, "retries": ns.retries, "address": ns.address},
     }
-    for section, values in flags.items():
-        for k, v in values.items():
-            if v is not None:
-                cfg[section][k] = v
-    _check_types(cfg, ns.config or "flags")
-    return cfg
-
-
-# the type each setting of a search must have (after flags and TOML are merged)
-_NUMBER = (int, float)
-_TYPES: dict[str, dict[str, tuple[tuple[type, ...], str]]] = {
-    "study": {"name": ((str,), "a string"), "storage": ((str,), "a path or URL string"),
-              "seed": ((int,), "an integer >= 0"), "budget": ((int,), "a positive integer"),
-              "strategy": ((str,), "a strategy name"), "strategy_params": ((dict,), "a table of parameters")},
-    "benchmark": {k: ((str,), "a string") for k in _TOML_SECTIONS["benchmark"] if k != "cost_column"}
-    | {"cost_column": ((list,), "a column name or a list of them")},
-    "execution": {"executor": ((str,), "an executor name"), "workers": ((int,), "a positive integer"),
-                  "replay_time_scale": (_NUMBER, "a number >= 0"), "timeout_s": (_NUMBER, "a positive number"),
-                  "retries": ((int,), "an integer >= 0"), "address": ((str,), "a Ray address string")},
-}
-
-
-def _check_types(cfg: Mapping[str, Mapping[str, Any]], source: str) -> None:
-    """Refuse settings of the wrong type before anything is built or written."""
-    for section, values in cfg.items():
-        for key, value in values.items():
-            types, what = _TYPES[section][key]
-            ok = isinstance(value, types) and not isinstance(value, bool)
-            if ok and key == "cost_column":
-                ok = all(isinstance(c, str) for c in value)
-            if ok and key in ("seed", "retries", "replay_time_scale"):
-                ok = value >= 0
-            if ok and key in ("workers", "timeout_s"):
-                ok = value > 0
-            if not ok:
-                raise ConfigError(f"{source}: [{section}] {key} must be {what}, got {value!r}")
-    executor = cfg["execution"].get("executor")
-    if executor is not None:
-        from .execution import EXECUTORS
-
-        if executor not in EXECUTORS.names():
-            raise ConfigError(f"{source}: [execution] executor {executor!r} is unknown; use one of {EXECUTORS.names()}")
 
 
 def cmd_search(ns: argparse.Namespace) -> int:
-    from .study import create_study
-
-    cfg = _search_settings(ns)
-    st, bm, ex = cfg["study"], cfg["benchmark"], cfg["execution"]
-    if not bm.get("name"):
-        raise ConfigError("say what to search: --benchmark NAME --table PATH (see `archscout list benchmarks`)")
-    budget = st.get("budget")
-    if isinstance(budget, bool) or not isinstance(budget, int) or budget <= 0:
-        raise ConfigError(f"budget must be a positive integer, got {budget!r}; pass --budget N")
-    bench_params = _benchmark_params(bm)
-    bench = _build_benchmark(bm["name"], bench_params)
-    scale = ex.get("replay_time_scale", 0.0)
-    evaluator = bench.evaluator(replay_time_scale=scale)
-    strategy: Any = st.get("strategy", "auto")
-    if st.get("strategy_params"):
-        strategy = {"name": strategy, **st["strategy_params"]}
-    run = {
-        "benchmark": {"name": bm["name"], "params": bench_params},
-        "replay_time_scale": scale,
-        "executor": ex.get("executor", "inline"),
-        "workers": int(ex.get("workers", 2 if ex.get("executor") in ("process", "ray") else 1)),
-        "budget": budget,
-        "timeout_s": ex.get("timeout_s"),
-        "retries": ex.get("retries"),
-        "address": ex.get("address"),
-    }
-    _check_address(run)
-    objective = bench.objective
-    storage = st.get("storage") or os.path.join("runs", "search.db")
-    name = st.get("name") or "default"
     from .storage.base import mask_url
 
-    print(f"recording trials in {mask_url(storage)}", file=sys.stderr)
+    config = SearchConfig.load(ns.config, _overrides(ns))
+    study, evaluator, run = start_search(config)
     # several `archscout search` processes started on one storage join one study and share its budget
-    study = create_study(bench.space, objectives=[objective], strategy=strategy, storage=storage,
-                         seed=st.get("seed"), name=name, metadata={"run": run}, load_if_exists=True)
-    stored = study.config.get("metadata", {}).get("run") or {}
-    for key in ("benchmark", "replay_time_scale"):
-        if stored.get(key) != json.loads(json.dumps(run[key])):
-            raise ConfigError(f"{study.storage.url} already holds a study {name!r} that evaluates with another {key} "
-                              f"({stored.get(key)!r}); use the same settings to join it, or another --study name")
+    print(f"recording trials in {mask_url(config.storage)}", file=sys.stderr)
     if study.trials:
-        print(f"joining study {name!r}: {study.n_evaluated} of {budget} trials recorded", file=sys.stderr)
+        print(f"joining study {study.name!r}: {study.n_evaluated} of {run.budget} trials recorded", file=sys.stderr)
     return _run(study, evaluator, run, ns)
 
 
-def _check_address(run: Mapping[str, Any]) -> None:
-    if run.get("address") and run.get("executor") != "ray":
-        raise ConfigError("address names a Ray cluster; use it with --executor ray")
-
-
-def _executor(run: Mapping[str, Any]) -> Any:
-    """The executor ``run`` names, with its workers, per-trial timeout and (Ray) cluster address."""
-    from .execution import create_executor
-
-    params: dict[str, Any] = {"workers": run["workers"]}
-    for key in ("timeout_s", "address"):
-        if run.get(key):
-            params[key] = run[key]
-    return create_executor(run["executor"], **params)
-
-
-def _run(study, evaluator, run: Mapping[str, Any], ns: argparse.Namespace) -> int:
+def _run(study, evaluator, run: RunSettings, ns: argparse.Namespace) -> int:
     try:
-        study.optimize(evaluator, budget=run["budget"], executor=_executor(run),
-                       progress=not getattr(ns, "no_progress", False), retries=run.get("retries"))
+        run_search(study, evaluator, run, progress=not getattr(ns, "no_progress", False))
     except KeyboardInterrupt:
         url = study.storage.url
         hint = " (with the password in place of ***, or in PGPASSWORD)" if "***" in url else ""
@@ -379,23 +272,9 @@ def _run(study, evaluator, run: Mapping[str, Any], ns: argparse.Namespace) -> in
 
 
 def cmd_resume(ns: argparse.Namespace) -> int:
-    from .study import load_study
-
-    study = load_study(ns.storage, ns.study, on_stale=ns.on_stale)
-    run = dict(study.config.get("metadata", {}).get("run") or {})
-    if not run:
-        raise ConfigError(
-            f"{ns.storage} was not started by `archscout search`, so it does not record how to evaluate; "
-            "resume it from Python with load_study(...).optimize(evaluator, budget)"
-        )
-    for key in ("budget", "executor", "workers", "timeout_s", "retries", "address"):
-        if getattr(ns, key, None) is not None:
-            run[key] = getattr(ns, key)
-    _check_address(run)
-    bench = _build_benchmark(run["benchmark"]["name"], run["benchmark"]["params"])
-    evaluator = bench.evaluator(replay_time_scale=run.get("replay_time_scale", 0.0))
-    done = study.n_evaluated
-    print(f"resuming study {study.name!r}: {done} of {run['budget']} trials recorded"
+    overrides = {k: getattr(ns, k, None) for k in ("budget", "executor", "workers", "timeout_s", "retries", "address")}
+    study, evaluator, run = resume_search(ns.storage, ns.study, on_stale=ns.on_stale, overrides=overrides)
+    print(f"resuming study {study.name!r}: {study.n_evaluated} of {run.budget} trials recorded"
           + (f", {len(study.interrupted)} interrupted trial(s) to run again" if study.interrupted else ""), file=sys.stderr)
     return _run(study, evaluator, run, ns)
 
@@ -470,8 +349,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"archscout {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
-    p = sub.add_parser("list", help="list strategies, spaces, benchmarks and executors")
-    p.add_argument("what", nargs="?", choices=["strategies", "spaces", "benchmarks", "executors"])
+    p = sub.add_parser("list", help="list every registry (strategies, spaces, benchmarks, executors, storages, "
+                                    "cost models, devices, datasets, ops, builders)",
+                       description="List registered components with their one-line docs: every kind, or one. "
+                                   "ops and builders need torch (pip install 'archscout[nn]').")
+    p.add_argument("what", nargs="?", choices=list(LIST_KINDS), metavar="KIND",
+                   help="one kind: " + ", ".join(LIST_KINDS))
     p.set_defaults(fn=cmd_list)
 
     p = sub.add_parser("bench", help="compare strategies on a tabular benchmark (strategies x seeds x budget)")

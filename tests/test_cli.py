@@ -139,3 +139,103 @@ def test_existing_storage_is_joined_never_overwritten(nb201_table, tmp_path):
     r = run(*_search_args(nb201_table, db, 5, strategy="random"))
     assert r.returncode == 2 and "other settings (strategy differ)" in r.stderr
     assert asc.load_study(str(db)).n_evaluated == 5
+
+
+# --- list: every registry -------------------------------------------------------------------------------
+LIST_KINDS = ["strategies", "spaces", "benchmarks", "executors", "storages", "cost-models", "devices", "datasets",
+              "ops", "builders"]
+
+
+def test_list_shows_every_registry_with_its_doc():
+    pytest.importorskip("torch")
+    r = run("list")
+    assert r.returncode == 0, r.stderr
+    headers = [ln[:-1] for ln in r.stdout.splitlines() if ln and not ln.startswith(" ")]
+    assert headers == LIST_KINDS
+    entries = {ln.split()[0]: ln for ln in r.stdout.splitlines() if ln.startswith("  ")}
+    for name in ("rea", "nb201", "process", "sqlite", "postgresql", "measured-latency", "table-latency", "cpu-ort",
+                 "nb201-pixel3", "digits", "conv3x3", "mbconv_k3_e4_se", "mbv3"):
+        assert name in entries, name
+        assert len(entries[name].split()) > 1, entries[name]  # each entry with its one-line doc
+    assert "sqlite" in entries and "SQLite file" in entries["sqlite"]
+
+
+def test_list_one_kind():
+    r = run("list", "cost-models")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "cost-models:" and all(ln.startswith("  ") for ln in lines[1:])
+    names = [ln.split()[0] for ln in lines[1:]]
+    assert names == asc.list_cost_models()
+    r = run("list", "storages")
+    assert [ln.split()[0] for ln in r.stdout.splitlines()[1:]] == asc.list_storages()
+    r = run("list", "--help")
+    assert all(kind in r.stdout for kind in LIST_KINDS)
+
+
+def test_list_without_torch_says_which_extra():
+    code = ("import sys; sys.modules['torch'] = None\n"  # as if torch were not installed
+            "from archscout.cli import main\n"
+            "sys.exit(main(sys.argv[1:]))\n")
+    r = subprocess.run([sys.executable, "-c", code, "list"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert "devices:" in lines and "ops:" not in lines and "builders:" not in lines
+    assert [ln for ln in r.stdout.splitlines() if "pip install 'archscout[nn]'" in ln] == [
+        "ops and builders: need torch: pip install 'archscout[nn]'"]
+    r = subprocess.run([sys.executable, "-c", code, "list", "ops"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "ops and builders: need torch: pip install 'archscout[nn]'"
+
+
+# --- the library behind search and resume ------------------------------------------------------------------
+def test_search_from_python_then_resume_from_the_shell(nb201_table, tmp_path):
+    from archscout.runs import RunSettings, SearchConfig, resume_search, run_search, start_search
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[study]\nstorage = "py.db"\nseed = 1\nstrategy = "rea"\n'
+                   f'[benchmark]\nname = "nb201"\ntable = "{nb201_table}"\nobjective = "valid_acc_200ep"\n')
+    config = SearchConfig.load(cfg, overrides={"study": {"budget": 6}, "execution": {"workers": None}})
+    assert config.storage == str(tmp_path / "py.db") and config.study_name == "default"
+    study, evaluator, run_settings = start_search(config)
+    assert run_settings == RunSettings.from_metadata(study.config["metadata"]["run"])
+    assert study.config["metadata"]["run"] == {
+        "benchmark": {"name": "nb201", "params": {"table": str(nb201_table), "objective": "valid_acc_200ep"}},
+        "replay_time_scale": 0.0, "executor": "inline", "workers": 1, "budget": 6, "timeout_s": None,
+        "retries": None, "address": None}
+    run_search(study, evaluator, run_settings, progress=False)
+    assert study.n_evaluated == 6
+    study.close()
+    r = run("resume", tmp_path / "py.db", "--budget", 9, "--no-progress")
+    assert r.returncode == 0, r.stderr
+    study, _, again = resume_search(str(tmp_path / "py.db"), overrides={"budget": 12, "workers": None})
+    assert study.n_evaluated == 9 and again.budget == 12 and again.workers == 1
+    study.close()
+
+
+@pytest.mark.parametrize("sections,words", [
+    ({"studdy": {}}, "unknown section [studdy]"),
+    ({"benchmark": {"name": "nb201", "table": "t.csv"}, "study": {"budget": 0}}, "[study] budget must be a positive"),
+    ({"benchmark": {"name": "nb201", "table": "t.csv"}}, "budget must be a positive integer, got None"),
+    ({"study": {"budget": 3}}, "say what to search"),
+    ({"benchmark": {"name": "nb201"}, "study": {"budget": 3}}, "needs its table"),
+    ({"benchmark": {"name": "nb201", "table": "t.csv"}, "study": {"budget": 3}, "execution": {"executor": "nope"}},
+     "executor 'nope' is unknown"),
+    ({"benchmark": {"name": "nb201", "table": "t.csv"}, "study": {"budget": 3}, "execution": {"address": "auto"}},
+     "use it with --executor ray"),
+    ({"benchmark": {"name": "nb201", "table": "t.csv"}, "study": {"budget": 3},
+      "execution": {"timeout_s": float("nan")}}, "timeout_s must be a positive number"),
+])
+def test_search_config_is_checked_at_once(sections, words):
+    from archscout.runs import SearchConfig
+
+    with pytest.raises(asc.ConfigError) as e:
+        SearchConfig(sections)
+    assert words in str(e.value) and "\n" not in str(e.value)
+
+
+def test_hash_rule_reaches_the_benchmark_of_a_search(nb201_table, tmp_path):
+    db = tmp_path / "h.db"
+    r = run(*_search_args(nb201_table, db, 3), "--hash-rule", "none")
+    assert r.returncode == 0, r.stderr
+    run_meta = asc.load_study(str(db)).config["metadata"]["run"]
+    assert run_meta["benchmark"]["params"]["hash_rule"] == "none"

@@ -21,13 +21,16 @@ import os
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import ConfigError
 from ..objectives import Constraint, Objective
 from .space import demo_builder, demo_space
+
+if TYPE_CHECKING:
+    from ..export import ExportedModel
 
 __all__ = ["DemoSettings", "run_demo"]
 
@@ -128,8 +131,16 @@ def run_demo(out: str, settings: DemoSettings | None = None, progress: bool = Tr
     _log(f"searching: {s.budget} trained trials, {s.workers} worker processes, recorded in {db}")
     study.optimize(evaluator, budget=s.budget, executor="process", workers=s.workers, progress=progress)
 
-    # 3. export the front
-    rows = _export_front(study, evaluator, meter, budget_ms, out, X_held, y_held)
+    # 3. export the front: train again, export, check with ONNX Runtime, re-measure, keep what meets the budget
+    rows: list[dict[str, Any]] = []
+    front = study.pareto_front()
+    if front:
+        from ..export import export_front
+
+        _log(f"exporting the front: {len(front)} models (train again, export, check with ONNX Runtime, re-measure)")
+        models = export_front(study, os.path.join(out, "models"), evaluator, heldout=(X_held, y_held), device=meter,
+                              latency_budget_ms=budget_ms, summary_file=None, on_model=_log_model)
+        rows = [m.to_dict() for m in models]
     exported = [r for r in rows if r["exported"]]
 
     # 4. report
@@ -163,50 +174,7 @@ def run_demo(out: str, settings: DemoSettings | None = None, progress: bool = Tr
     return summary
 
 
-def _export_front(study, evaluator, meter, budget_ms: float, out: str, X: np.ndarray, y: np.ndarray) -> list[dict]:
-    import onnxruntime as ort
-    import torch
-
-    from ..nn import export_onnx, onnx_parity
-
-    rows = []
-    front = sorted(study.pareto_front(), key=lambda t: t.metrics["latency_ms"])
-    _log(f"exporting the front: {len(front)} models (train again, export, check with ONNX Runtime, re-measure)")
-    for t in front:
-        name = f"trial{t.number:04d}"
-        res = evaluator.train(t.arch)
-        model = res.model.eval()
-        onnx_path = os.path.join(out, "models", f"{name}.onnx")
-        export_onnx(model, onnx_path, evaluator.input_shape, batch_size=1)
-        parity = onnx_parity(model, onnx_path, X[:16])
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 1
-        sess = ort.InferenceSession(onnx_path, opts, providers=["CPUExecutionProvider"])
-        inp = sess.get_inputs()[0].name
-        logits = np.concatenate([sess.run(None, {inp: X[i:i + 256]})[0] for i in range(0, len(X), 256)])
-        acc = float(np.mean(np.argmax(logits, axis=1) == y))
-        m = _measure_file(meter, onnx_path, evaluator.input_shape)
-        row = {
-            "name": name, "trial": t.number, "arch": str(t.arch), "accuracy": acc,
-            "accuracy_study": float(t.metrics["accuracy"]), "onnx_max_abs_diff": parity,
-            "latency_ms_predicted": float(t.metrics["latency_ms"]), "latency_ms_measured": m.median_ms,
-            "latency_spread_ms": m.spread_ms, "latency_budget_ms": budget_ms,
-            "params_m": t.metrics.get("params_m"), "peak_mem_mb": t.metrics.get("peak_mem_mb"),
-            "exported": bool(m.median_ms <= budget_ms),
-        }
-        if row["exported"]:
-            torch.save(model.state_dict(), os.path.join(out, "models", f"{name}.pt"))
-            with open(os.path.join(out, "models", f"{name}.json"), "w") as f:
-                json.dump(row, f, indent=1)
-        else:
-            os.remove(onnx_path)
-        rows.append(row)
-        _log(f"  {name}: accuracy {acc:.3f} (study {row['accuracy_study']:.3f}), latency predicted "
-             f"{row['latency_ms_predicted']:.4f} ms, re-measured {m.median_ms:.4f} ms"
-             + ("" if row["exported"] else " > budget: not exported"))
-    return rows
-
-
-def _measure_file(meter, onnx_path: str, input_shape: tuple[int, ...]):
-    """Re-measure an exported ONNX file with the meter's settings (runtime, threads, warm-up, repeats)."""
-    return meter.meter.time(meter.meter.prepare_onnx(onnx_path, input_shape))
+def _log_model(m: ExportedModel) -> None:
+    _log(f"  {m.name}: accuracy {m.accuracy:.3f} (study {m.accuracy_study:.3f}), latency predicted "
+         f"{m.latency_ms_predicted:.4f} ms, re-measured {m.latency_ms_measured:.4f} ms"
+         + ("" if m.exported else " > budget: not exported"))

@@ -138,8 +138,17 @@ class LatencyMeter:
         x = np.random.default_rng(0).standard_normal((self.batch_size, *tuple(input_shape))).astype(np.float32)
         return self._session_runner(data, x, str(data)[:80] if not isinstance(data, bytes) else "ONNX model")
 
-    def _session_runner(self, model: str | bytes, x: Any, what: str) -> Callable[[], Any]:
+    def session(self, model: str | os.PathLike | bytes, what: str | None = None) -> Any:
+        """An ``onnxruntime.InferenceSession`` of ``model`` (a file path or the model's bytes) with this meter's
+        settings: CPU provider, ``intra_op_num_threads=threads``, ``inter_op_num_threads=1``, sequential
+        execution, all graph optimisations. The session that :meth:`prepare_onnx` times, for other uses of
+        the same model (e.g. computing its accuracy).
+
+        Raises:
+            OptionalDependencyError: onnxruntime is missing. BuildError: onnxruntime cannot load the model.
+        """
         ort = require("onnxruntime", "nn")
+        data = model if isinstance(model, bytes) else os.fspath(model)
         so = ort.SessionOptions()
         so.intra_op_num_threads = self.threads
         so.inter_op_num_threads = 1
@@ -147,9 +156,13 @@ class LatencyMeter:
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         so.log_severity_level = 3
         try:
-            session = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
+            return ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
         except Exception as e:  # noqa: BLE001
-            raise BuildError(f"onnxruntime cannot load {what}: {e}") from e
+            label = what or ("ONNX model" if isinstance(data, bytes) else str(data)[:80])
+            raise BuildError(f"onnxruntime cannot load {label}: {e}") from e
+
+    def _session_runner(self, model: str | bytes, x: Any, what: str) -> Callable[[], Any]:
+        session = self.session(model, what)
         feed = {session.get_inputs()[0].name: x}
         return lambda: session.run(None, feed)
 
@@ -413,6 +426,30 @@ class MeasuredLatency(CostModel):
         if cached:
             self.cache.put(key, m)
         return m
+
+    def measure_onnx(self, path: str | os.PathLike, arch: Architecture | None = None,
+                     input_shape: Sequence[int] | None = None) -> Measurement:
+        """Time an exported ONNX file (e.g. the trained model of ``arch``) on the device, with this cost model's
+        meter (runtime settings, warm-up, repeats) and protocol: paired with the reference network of
+        ``arch``'s space when ``reference`` is set, so the figure is on the scale of :meth:`measure`. Not
+        cached (the file's weights are not part of the cache key).
+
+        Args:
+            path: the ``.onnx`` file; one float32 input of per-sample shape ``input_shape``.
+            arch: the architecture the file holds; needed to set up the paired reference (None: plain runs
+                unless a reference is already set up).
+            input_shape: per-sample input shape; defaults to the cost model's.
+
+        Raises:
+            ConfigError: the device's runtime is not onnxruntime. BuildError: onnxruntime cannot load the file.
+        """
+        if self.meter.runtime != "onnxruntime":
+            raise ConfigError(f"device {self.device.name!r} runs {self.meter.runtime!r}; timing an ONNX file needs "
+                              "an onnxruntime device such as 'cpu-ort'")
+        if arch is not None:
+            self._ensure_reference(arch)
+        shape = tuple(input_shape) if input_shape is not None else self._ready()[1]
+        return self.meter.time(self.meter.prepare_onnx(path, shape))
 
     def measure_module(self, module: Any, input_shape: Sequence[int] | None = None) -> Measurement:
         """Time any module on the device (no caching; paired only once a reference is set up)."""
