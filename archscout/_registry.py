@@ -3,11 +3,29 @@
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Any, Callable, Generic, TypeVar
 
 from .errors import ConfigError, UnknownNameError
 
 T = TypeVar("T")
+
+__all__ = ["Registry", "summary"]
+
+# the end of a sentence: a full stop and a capital, not after "et al." or "e.g."
+_SENTENCE_END = re.compile(r"(?<!\bal)(?<!e\.g)(?<!i\.e)\.\s+(?=[A-Z`])")
+
+
+def summary(doc: str | None) -> str:
+    """The first sentence of a docstring's first paragraph, on one line (for listings)."""
+    lines = []
+    for line in (doc or "").strip().splitlines():
+        if not line.strip():
+            break
+        lines.append(line.strip())
+    text = " ".join(lines)
+    end = _SENTENCE_END.search(text)
+    return text[: end.start() + 1] if end else text
 
 
 class Registry(Generic[T]):
@@ -29,8 +47,7 @@ class Registry(Generic[T]):
             if name in self._factories:
                 raise ConfigError(f"a {self.kind} named {name!r} is already registered; pick another name")
             self._factories[name] = f
-            lines = (f.__doc__ or "").strip().splitlines()
-            self._docs[name] = doc or (lines[0] if lines else "")
+            self._docs[name] = doc or summary(f.__doc__)
             return f
 
         return _add(factory) if factory is not None else _add

@@ -34,7 +34,7 @@ def register_executor(cls: type[Executor]) -> type[Executor]:
     if not (isinstance(cls, type) and issubclass(cls, Executor)) or not getattr(cls, "name", "") \
             or cls.name == "base":
         raise ConfigError(f"register_executor needs an Executor subclass with its own name, got {cls!r}")
-    EXECUTORS.register(cls.name, cls, doc=(cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "")
+    EXECUTORS.register(cls.name, cls)
     return cls
 
 

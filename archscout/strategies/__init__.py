@@ -31,7 +31,7 @@ def register_strategy(cls: type[Strategy]) -> type[Strategy]:
     """
     if not (isinstance(cls, type) and issubclass(cls, Strategy)) or cls.name in ("", "base"):
         raise ConfigError(f"register_strategy needs a Strategy subclass with its own name, got {cls!r}")
-    STRATEGIES.register(cls.name, cls, doc=(cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "")
+    STRATEGIES.register(cls.name, cls)
     return cls
 
 
