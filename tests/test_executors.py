@@ -1,5 +1,8 @@
-"""Conformance suite: every registered executor honours the submit/poll contract, records failures with
-their reason and category, enforces timeouts and survives them; the process pool survives dying workers."""
+"""Executors beyond the shared contract: the simulated clock's schedule, the process pool's workers (dying,
+unloadable evaluators, a killed driver), settings of particular executors. The contract every executor follows
+(jobs complete once, failures complete with their kind, the submit/poll contract, timeouts, settings round trip,
+isolated jobs) is ``archscout.testing.check_executor``, run over every registered executor in
+``test_conformance.py``."""
 
 import os
 import signal
@@ -13,7 +16,10 @@ import pytest
 
 import archscout as asc
 from archscout.execution import (
-    FAILURE_ERROR, FAILURE_INVALID, FAILURE_TIMEOUT, FAILURE_WORKER_DIED, Job, create_executor, list_executors,
+    FAILURE_ERROR,
+    FAILURE_WORKER_DIED,
+    Job,
+    create_executor,
 )
 
 SPACE = asc.create_space("nb201")
@@ -104,37 +110,6 @@ def _good_archs(n):
     return [a for a in _archs(3 * n) if a.values[0][0] != "none"][:n]
 
 
-@pytest.fixture(scope="module")
-def ray_session():
-    """One local Ray (2 CPUs) for the Ray cases of this module; workers import this module from tests/."""
-    ray = pytest.importorskip("ray")
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
-                 runtime_env={"env_vars": {"PYTHONPATH": str(TESTS)}})
-    yield ray
-    if started:
-        ray.shutdown()
-
-
-@pytest.fixture(params=list_executors())
-def make(request):
-    """Build the executor under test (``make(**settings)``); every one built is shut down afterwards."""
-    if request.param == "ray":
-        request.getfixturevalue("ray_session")
-    built = []
-
-    def _make(**settings):
-        ex = create_executor(request.param, workers=1 if request.param == "inline" else 2, **settings)
-        built.append(ex)
-        return ex
-
-    _make.name = request.param
-    yield _make
-    for ex in built:
-        ex.shutdown()
-
-
 def _run_all(ex, archs, fidelity=None):
     """Submit every architecture as soon as a slot is free; return {number: completion}."""
     pending = list(enumerate(archs))
@@ -152,68 +127,6 @@ def _run_all(ex, archs, fidelity=None):
             done[c.number] = c
             running -= 1
     return done
-
-
-def test_every_job_completes_exactly_once(make):
-    ex = make()
-    ex.start(Evaluator())
-    archs = _archs(12)
-    done = _run_all(ex, archs, fidelity=12)
-    assert sorted(done) == list(range(12))
-    for n, a in enumerate(archs):
-        c = done[n]
-        if a.values[0][0] == "none":
-            assert c.metrics is None and "first edge is none" in c.error and c.failure == FAILURE_ERROR
-        else:
-            assert c.error is None and c.failure is None and c.metrics["fid"] == 12.0
-        assert c.finished_at >= c.started_at
-
-
-def test_failures_are_recorded_with_reason_and_category(make):
-    archs = _good_archs(8)
-    actions = {"raise": (FAILURE_ERROR, "ValueError: scripted failure"), "nan": (FAILURE_INVALID, "not finite"),
-               "inf": (FAILURE_INVALID, "not finite"), "list": (FAILURE_INVALID, "not a mapping"),
-               "text": (FAILURE_INVALID, "not a number")}
-    script = dict(zip(map(str, archs), actions))
-    ex = make()
-    ex.start(Scripted(script))
-    done = _run_all(ex, archs)
-    for n, a in enumerate(archs):
-        c = done[n]
-        if str(a) in script:
-            failure, text = actions[script[str(a)]]
-            assert c.metrics is None and c.failure == failure and text in c.error, c
-        else:
-            assert c.failure is None and c.error is None and c.metrics["acc"] == _score(a)
-
-
-def test_timeout_fails_the_job_and_the_executor_goes_on(make):
-    archs = _good_archs(6)
-    ex = make(timeout_s=TIMEOUT_S)
-    assert ex.timeout_s == TIMEOUT_S and ex.to_config()["timeout_s"] == TIMEOUT_S
-    alarm_handler = signal.getsignal(signal.SIGALRM)
-    ex.start(Scripted({str(archs[0]): "sleep"}))
-    done = _run_all(ex, archs[:3])  # the slow one runs beside others
-    assert done[0].failure == FAILURE_TIMEOUT and done[0].metrics is None
-    assert "timed out after" in done[0].error and f"(timeout_s={TIMEOUT_S})" in done[0].error
-    if make.name == "simulated":
-        assert done[0].finished_at == done[0].started_at + TIMEOUT_S
-    later = _run_all(ex, archs[3:])
-    assert all(c.failure is None and c.metrics["acc"] == _score(archs[3 + n]) for n, c in later.items())
-    assert all(done[n].failure is None for n in (1, 2))
-    assert signal.getsignal(signal.SIGALRM) == alarm_handler
-
-
-def test_settings_are_validated_and_round_trip(make):
-    for bad in (0, -1.0, float("nan"), float("inf"), "1", True):
-        with pytest.raises(asc.ConfigError, match="timeout_s"):
-            make(timeout_s=bad)
-    with pytest.raises(asc.ConfigError, match="workers"):
-        create_executor(make.name, workers=0)
-    ex = make(timeout_s=2)
-    cfg = ex.to_config()
-    assert cfg["name"] == make.name and cfg["timeout_s"] == 2.0
-    assert create_executor(**cfg).to_config() == cfg
 
 
 def test_simulated_clock_replays_parallel_schedule():

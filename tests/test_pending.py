@@ -49,57 +49,8 @@ def name(request):
     return request.param
 
 
-# --- every strategy -------------------------------------------------------------------------------------
-def test_a_batch_of_asks_gives_distinct_functions(name):
-    s = make(name, 0)
-    first = [s.ask() for _ in range(8)]  # before any result
-    assert len({_key(c) for c in first}) == 8
-    for c in first:
-        _tell(s, c)
-    drive(s, 16)
-    batch = [s.ask() for _ in range(4)]  # with a model (past every warm-up of 10 to 12 results)
-    assert len({_key(c) for c in batch}) == 4
-    assert {c.id for c in s.pending} == {c.id for c in batch}
-
-
-def test_foreign_pending_candidates_are_excluded_told_and_failed(name):
-    s = make(name, 1)
-    drive(s, 14)
-    # what this strategy would propose next is what another driver is evaluating now
-    twin = _copy(s, name)
-    foreign = [Candidate(-1 - i, c.arch, c.fidelity) for i, c in enumerate(twin.ask() for _ in range(3))]
-    for c in foreign:
-        s.note_pending(c)
-    assert {c.id for c in s.pending} == {-1, -2, -3}
-    for c in foreign:
-        assert s.is_seen(c.arch, c.fidelity)
-    taken = {_key(c) for c in foreign}
-    own = [s.ask() for _ in range(5)]
-    assert not taken & {_key(c) for c in own}
-    assert len({_key(c) for c in own}) == 5
-
-    # the state keeps foreign pending candidates, and a restored copy continues identically
-    t = _copy(s, name)
-    assert sorted(c.id for c in t.pending) == sorted(c.id for c in s.pending)
-    for strat in (s, t):
-        _tell(strat, foreign[0])
-        strat.on_fail(foreign[1])  # the other driver gave up on it
-        strat.tell(foreign[2], Result("failed", {}, "lost"))
-        for c in own:
-            _tell(strat, c)
-        assert strat.pending == []
-    assert [str(c.arch) for c in drive(s, 12)] == [str(c.arch) for c in drive(t, 12)]
-
-
-def test_results_of_unknown_foreign_candidates_are_accepted(name):
-    s = make(name, 2)
-    mine = s.ask()
-    stranger = Candidate(-7, SPACE.sample(np.random.default_rng(5)))
-    s.tell(stranger, Result("complete", {"score": score(stranger.arch)}))  # never noted as pending
-    s.on_fail(Candidate(-8, SPACE.sample(np.random.default_rng(6))))  # unknown: nothing to forget
-    _tell(s, mine)
-    keys = [_key(c) for c in drive(s, 20, batch=4)]
-    assert len(set(keys)) == 20 and stranger.arch.functional_hash() not in {h for h, _ in keys}
+# The rules every strategy follows with pending candidates (distinct batches, foreign pending candidates, results
+# of unknown candidates) are conformance checks: archscout.testing.check_strategy, run by tests/test_conformance.py.
 
 
 # --- fantasies of the model-based strategies --------------------------------------------------------------

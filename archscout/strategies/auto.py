@@ -88,6 +88,11 @@ class Auto(Strategy):
     def pending(self) -> list[Candidate]:
         return self.inner.pending
 
+    @property
+    def n_told(self) -> int:
+        """Results told so far (to the chosen strategy)."""
+        return self.inner.n_told
+
     def is_seen(self, arch, fidelity=None) -> bool:
         return self.inner.is_seen(arch, fidelity)
 
