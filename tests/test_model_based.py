@@ -4,13 +4,12 @@ import math
 
 import numpy as np
 import pytest
+from synthetic import SPACE, drive, score
 
 import archscout as asc
 from archscout.errors import ConfigError
 from archscout.results import Result
 from archscout.strategies.surrogate import IncrementalGP, candidate_pool, features, normal_scores
-
-from synthetic import SPACE, drive, score
 
 
 def best(s, n, f=score) -> float:
@@ -159,3 +158,114 @@ def test_auto_choices_and_state():
     b = asc.create_strategy("auto", SPACE, seed=1)
     b.load_state_dict(state)
     assert b.inner.name == "asha"
+
+
+# --- spaces too large to enumerate: the rolling candidate pool ---------------------------------------------
+BIG = asc.Space({
+    "width": asc.Choice([16, 24, 32]),
+    "stages": asc.Stages(n=4, depth=asc.Ordinal([2, 3, 4]),
+                         layer={"kernel": asc.Choice([3, 5, 7]), "expand": asc.Choice([3, 4, 6])}),
+    "cell": asc.Cell(nodes=4, ops=["none", "skip", "conv1x1", "conv3x3", "avgpool3x3"]),
+})
+
+
+def test_rolling_pool_fills_free_slots_then_replaces_the_oldest():
+    from archscout.strategies.surrogate import RollingPool
+
+    rng = np.random.default_rng(0)
+    archs = []
+    while len({a.functional_hash() for a in archs}) < 12:
+        archs.append(BIG.sample(rng))
+    distinct = list({a.functional_hash(): a for a in archs}.values())
+    pool = RollingPool(BIG, 5, {"twice": lambda xs: 2 * features(BIG, xs)})
+    assert pool.add(distinct[:3] + distinct[:1]) == 3  # a repeated function is added once
+    assert len(pool) == 3 and pool.n_alive == 3 and list(pool.ids) == [0, 1, 2]
+    assert np.allclose(pool.column("twice"), 2 * pool.features)
+    pool.discard(lambda h: h == distinct[1].functional_hash())
+    assert list(pool.alive) == [True, False, True]
+    assert np.allclose(pool.row(distinct[1]), features(BIG, [distinct[1]])[0])  # remembered after it left
+    assert pool.add(distinct[3:7]) == 4  # the free slot first, then new slots up to the size, then the oldest
+    assert pool.n_alive == 5 and len(pool) == 5
+    assert distinct[0].functional_hash() not in pool.index  # the oldest made room
+    assert pool.archs[2] == distinct[2]  # the others do not move
+    assert [pool.archs[i] for i in (0, 1, 3, 4)] == distinct[3:7]
+    assert [a.functional_hash() for a in pool.members()] == [a.functional_hash() for a in
+                                                             [distinct[2], distinct[3], distinct[4], distinct[5],
+                                                              distinct[6]]]
+    alive = pool.alive
+    assert np.allclose(pool.features[alive], features(BIG, [a for a in pool.archs if a is not None]))
+    enc = pool.encoding("path")  # asked late: computed for the members, then kept up to date
+    pool.add(distinct[7:8])
+    live = [i for i, a in enumerate(pool.archs) if a is not None]
+    assert np.allclose(pool.encoding("path")[live], [BIG.encode(pool.archs[i], "path") for i in live])
+    assert enc.shape[1] == BIG.encoding_size("path")
+
+
+def test_gp_columns_set_per_slot_equal_the_fixed_pool_posterior():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(40, 6))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    y = rng.normal(size=15)
+    ref = IncrementalGP(degree=3, noise=0.1, pool=x[15:])
+    gp = IncrementalGP(degree=3, noise=0.1, pool=np.zeros((0, 6)))
+    gp.pool_set(np.arange(10), x[15:25])  # some columns before the observations, the rest after
+    for i in range(15):
+        ref.add(x[i])
+        gp.add(x[i])
+    gp.pool_set(np.arange(10, 25), x[25:40])
+    gp.pool_set(np.array([3]), x[18])  # a slot whose occupant changes
+    mu_ref, sd_ref = ref.predict_pool(y)
+    mu, sd = gp.predict_pool(y)
+    assert np.allclose(mu, mu_ref, atol=1e-8) and np.allclose(sd, sd_ref, atol=1e-6)
+    pending = x[30:32]
+    assert np.allclose(gp.predict_pool(y, pending)[1], ref.predict_pool(y, pending)[1], atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["smbo", "mobo", "bananas"])
+def test_a_proposal_on_a_large_space_encodes_only_the_fresh_candidates(name, monkeypatch):
+    """After the pool's first fill, each proposal computes the features of its few fresh candidates, not of
+    the whole pool (this is what keeps ``auto`` cheap on spaces too large to enumerate)."""
+    objs = [asc.Objective("score", "max")] + ([asc.Objective("lat", "min")] if name == "mobo" else [])
+    s = asc.create_strategy(name, BIG, objectives=objs, seed=0, pool_size=200, pool_refresh=8)
+    calls = []
+    original = asc.Space.encode
+    monkeypatch.setattr(asc.Space, "encode", lambda self, arch, kind="onehot": calls.append(1) or
+                        original(self, arch, kind))
+
+    def tell(c):
+        s.tell(c, Result("complete", {"score": float(np.sum(BIG.encode(c.arch))) % 7, "lat": 1.0}))
+
+    for _ in range(12):  # the random start and the first model-based proposal (which fills the pool)
+        tell(s.ask())
+    calls.clear()
+    for _ in range(20):
+        c = s.ask()
+        tell(c)
+    per_ask = len(calls) / 20
+    # two encodings per fresh candidate (one-hot and functional) plus the scorer's own in tell()
+    assert per_ask <= 2 * 8 + 3, per_ask
+    assert s.to_config()["pool_refresh"] == 8
+
+
+def test_the_rolling_pool_state_restores_exactly():
+    s = asc.create_strategy("smbo", BIG, seed=3, pool_size=100, pool_refresh=10)
+    drive(s, 20, lambda a: float(a["width"]))
+    state = s.state_dict()
+    assert len(state["state"]["pool"]) == 100
+    t = asc.create_strategy("smbo", BIG, seed=4, pool_size=100, pool_refresh=10)
+    t.load_state_dict(state)
+    a = [str(c.arch) for c in drive(s, 15, lambda a: float(a["width"]))]
+    b = [str(c.arch) for c in drive(t, 15, lambda a: float(a["width"]))]
+    assert a == b
+
+
+@pytest.mark.parametrize("name", ["smbo", "mobo"])
+def test_model_based_strategies_pass_the_conformance_checks_on_a_large_space(name):
+    from archscout.testing import check_strategy
+
+    check_strategy(name, space=BIG, pool_size=200, pool_refresh=16)
+
+
+def test_pool_refresh_is_validated():
+    with pytest.raises(ConfigError, match="pool_refresh"):
+        asc.create_strategy("smbo", BIG, pool_refresh=0)

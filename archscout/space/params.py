@@ -185,7 +185,7 @@ class Param:
         return cfg
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.to_config() == self.to_config()  # type: ignore[union-attr]
+        return type(other) is type(self) and other.to_config() == self.to_config()
 
     def __hash__(self) -> int:
         return hash(repr(self.to_config()))
@@ -239,6 +239,10 @@ class Discrete(Param):
         return (type(option).__name__, option)
 
     def index(self, value: Any) -> int:
+        try:
+            return self._index[(type(value).__name__, value)]  # the common case: an exact option
+        except (KeyError, TypeError):
+            pass
         if isinstance(value, np.generic):  # e.g. np.int64(3) from an array
             value = value.item()
         try:

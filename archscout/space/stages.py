@@ -66,10 +66,11 @@ class Stages(Param):
                 )
         self.n = n
         self.depth = depth
-        self.layer: dict[str, Discrete] = dict(layer)
+        self.layer: dict[str, Discrete] = {k: p for k, p in layer.items() if isinstance(p, Discrete)}
         self._keys = tuple(self.layer)
         self._layer_size = math.prod(int(p.size()) for p in self.layer.values())
         self.max_depth = max(depth.options)
+        self._codes: list[tuple[Discrete, int, int, bool | None]] | None = None
 
     # --- helpers -------------------------------------------------------------------------------
     def _sample_layer(self, rng: np.random.Generator) -> tuple:
@@ -224,16 +225,40 @@ class Stages(Param):
     def encode(self, value: Any, kind: str = "onehot") -> np.ndarray:
         """Per stage: the depth (thermometer), then each layer slot's one-hot choices (zeros when absent)."""
         per_layer = sum(p.encoding_size() for p in self.layer.values())
-        parts = []
-        for s in range(self.n):
-            stage = value[s] if value is not None else ()
-            parts.append(self.depth.encode(len(stage)) if value is not None else np.zeros(self.depth.encoding_size()))
-            for li in range(self.max_depth):
-                if li < len(stage):
-                    parts.extend(p.encode(v) for p, v in zip(self.layer.values(), stage[li]))
-                else:
-                    parts.append(np.zeros(per_layer))
-        return np.concatenate(parts)
+        dsz = self.depth.encoding_size()
+        out = np.zeros(self.n * (dsz + self.max_depth * per_layer))
+        if value is None:
+            return out
+        codes = self._layer_codes()
+        off = 0
+        for stage in value:
+            out[off:off + dsz] = self.depth.encode(len(stage))
+            off += dsz
+            for layer in stage:
+                for (p, at, size, thermometer), v in zip(codes, layer):
+                    if thermometer is None:
+                        out[off + at:off + at + size] = p.encode(v)
+                    elif thermometer:
+                        out[off + at:off + at + p.index(v) + 1] = 1.0
+                    else:
+                        out[off + at + p.index(v)] = 1.0
+                off += per_layer
+            off += (self.max_depth - len(stage)) * per_layer
+        return out
+
+    def _layer_codes(self) -> list[tuple[Discrete, int, int, bool | None]]:
+        """Per layer parameter: ``(param, offset in the layer's code, size, thermometer)`` where thermometer
+        is ``False`` for the one-hot code of a choice, ``True`` for an ordinal's, ``None`` for any other
+        encoding (the parameter's own ``encode``)."""
+        if self._codes is None:
+            codes, at = [], 0
+            for p in self.layer.values():
+                own = type(p).encode
+                thermometer = False if own is Discrete.encode else True if own is Ordinal.encode else None
+                codes.append((p, at, p.encoding_size(), thermometer))
+                at += p.encoding_size()
+            self._codes = codes
+        return self._codes
 
     def _config(self) -> dict:
         return {
@@ -313,7 +338,7 @@ class StagesDecisions(Decisions):
         return f"[{s}][{li}].{self.keys[k]}"
 
     def tokens(self, slot: int) -> list[str]:
-        s, rest = divmod(slot, self._stride)
+        rest = slot % self._stride
         q = self.p.depth if rest == 0 else self.params[(rest - 1) % len(self.keys)]
         return [q.format(o) for o in q.options]
 

@@ -26,16 +26,16 @@ from typing import Any
 
 import numpy as np
 
+from .._validate import check_choice, check_int, check_number
 from ..objectives import pareto_mask
-from ..results import Candidate, Result
 from ..pareto import hypervolume_improvement
+from ..results import Candidate, Result
 from ..space import Architecture
 from .base import Capabilities
-from .._validate import check_choice, check_int, check_number
-from .model_based import GPModelMixin, SurrogateStrategy
-from .surrogate import CandidatePool, features, normal_scores, one_blas_thread
+from .model_based import AnyPool, GPModelMixin, SurrogateStrategy
+from .surrogate import RollingPool, features, normal_scores, one_blas_thread
 
-__all__ = ["MultiObjectiveSMBO", "STRATEGY_CLASSES"]
+__all__ = ["STRATEGY_CLASSES", "MultiObjectiveSMBO"]
 
 
 class MultiObjectiveSMBO(GPModelMixin, SurrogateStrategy):
@@ -64,8 +64,8 @@ class MultiObjectiveSMBO(GPModelMixin, SurrogateStrategy):
     def __init__(self, space, objectives=None, constraints=(), seed=None, dedup=True,
                  acquisition: str = "staircase-ucb", beta: float = 1.0, cost_weight: float = 0.25,
                  degree: int = 3, noise: float = 0.05, n_init: int = 10, pool_limit: int = 100_000,
-                 pool_size: int = 1000, top_every: int = 8, top_beta: float = 2.5) -> None:
-        super().__init__(space, objectives, constraints, seed, dedup, n_init, pool_limit, pool_size)
+                 pool_size: int = 500, top_every: int = 8, top_beta: float = 2.5, pool_refresh: int = 32) -> None:
+        super().__init__(space, objectives, constraints, seed, dedup, n_init, pool_limit, pool_size, pool_refresh)
         self.top_every = check_int("top_every", top_every, 0)
         self.top_beta = check_number("top_beta", top_beta, 0.0)
         self.beta = check_number("beta", beta, 0.0)
@@ -81,9 +81,11 @@ class MultiObjectiveSMBO(GPModelMixin, SurrogateStrategy):
         self._ok: list[bool] = []  # complete and feasible
 
     def _reset_model(self) -> None:
+        super()._reset_model()
         self._gp = None
         self._pool_cache = None
         self._pool_x = None
+        self._cost_stats = None
 
     def attach(self, cost_models=None, fidelities=None) -> None:
         super().attach(cost_models, fidelities)
@@ -96,14 +98,20 @@ class MultiObjectiveSMBO(GPModelMixin, SurrogateStrategy):
         self._ok.append(bool(result.feasible(self.constraints)))
 
     def _state(self) -> dict[str, Any]:
-        return {**super()._state(),
-                "vals": [[None if not math.isfinite(v) else float(v) for v in row] for row in self._vals],
-                "ok": list(self._ok)}
+        state = {**super()._state(),
+                 "vals": [[None if not math.isfinite(v) else float(v) for v in row] for row in self._vals],
+                 "ok": list(self._ok)}
+        if self._cost_stats is not None and self._get_pool() is None:  # the rolling pool's cost scaling
+            state["cost_stats"] = [self._cost_stats[0].tolist(), self._cost_stats[1].tolist()]
+        return state
 
     def _load_state(self, state: dict[str, Any]) -> None:
         super()._load_state(state)
         self._vals = [np.array([-math.inf if v is None else v for v in row]) for row in state["vals"]]
         self._ok = [bool(x) for x in state["ok"]]
+        if "cost_stats" in state:
+            self._cost_stats = (np.array(state["cost_stats"][0], dtype=float),
+                                np.array(state["cost_stats"][1], dtype=float))
 
     # --- helpers ---------------------------------------------------------------------------------------
     def _known(self, archs: list[Architecture]) -> np.ndarray:
@@ -143,7 +151,7 @@ class MultiObjectiveSMBO(GPModelMixin, SurrogateStrategy):
             col[~finite] = col[finite].min() if finite.any() else 0.0
         return vals
 
-    def _pending_fantasy(self, gp, pool: CandidatePool | None) -> tuple[np.ndarray | None, Any]:
+    def _pending_fantasy(self, gp, pool: AnyPool | None) -> tuple[np.ndarray | None, Any]:
         """Pending candidates as fantasised results: ``(features (k, d), believed)`` where ``believed`` is
         ``(known (k, m), mean(y) -> (k,))`` (NaN where no cheap cost gives a value; the GP's mean at the
         pending candidates for targets ``y``) for those that do not break a constraint on known costs;
@@ -163,9 +171,10 @@ class MultiObjectiveSMBO(GPModelMixin, SurrogateStrategy):
     def _staircase_ei(self, gp_predict, known: np.ndarray, believed: Any = None) -> np.ndarray | None:
         """Two objectives, one known exactly for every candidate (a cheap cost): improvement (optimistic or
         expected, see ``acquisition``) of the modelled objective over the best result that is at least as
-        good on the known one (the current front's staircase), in rank-normal units. Candidates beyond the cheapest result come first,
-        cheapest first: they are on the front whatever their other value. ``believed``: pending candidates
-        that join the staircase at their believed values (see :meth:`_pending_fantasy`)."""
+        good on the known one (the current front's staircase), in rank-normal units. Candidates beyond the
+        cheapest result come first, cheapest first: they are on the front whatever their other value.
+        ``believed``: pending candidates that join the staircase at their believed values (see
+        :meth:`_pending_fantasy`)."""
         if len(self.objectives) != 2:
             return None
         kn = [j for j in range(2) if not np.isnan(known[:, j]).any()]
@@ -253,7 +262,10 @@ class MultiObjectiveSMBO(GPModelMixin, SurrogateStrategy):
             front = front[pareto_mask(front)]
         if len(self.objectives) == 2:
             ref = -(lo - 0.1 * span)  # minimisation convention of archscout.pareto
-            hvi = hypervolume_improvement(-front, -opt, ref) if len(front) else np.prod(np.maximum(ref + opt, 0), axis=1)
+            if len(front):
+                hvi = hypervolume_improvement(-front, -opt, ref)
+            else:
+                hvi = np.prod(np.maximum(ref + opt, 0), axis=1)
             if np.any(hvi > 0):
                 return hvi
         w = self.rng.dirichlet(np.ones(len(self.objectives)))
@@ -276,7 +288,12 @@ class MultiObjectiveSMBO(GPModelMixin, SurrogateStrategy):
         out = np.hstack([x, self.cost_weight * z / max(1, z.shape[1]) ** 0.5])
         return out / np.linalg.norm(out, axis=1, keepdims=True)
 
-    def _pool_features(self, pool: CandidatePool) -> np.ndarray:
+    def _pool_columns(self) -> dict[str, Any]:
+        return {"features": self._arch_features, "known": self._known, "violates": self._violates}
+
+    def _pool_features(self, pool: AnyPool) -> np.ndarray:
+        if isinstance(pool, RollingPool):
+            return pool.features
         if self._pool_x is None:
             c = self._cost_columns(pool.archs)
             self._cost_stats = (c.mean(axis=0), c.std(axis=0) + 1e-12) if c.shape[1] else None
@@ -284,14 +301,21 @@ class MultiObjectiveSMBO(GPModelMixin, SurrogateStrategy):
         return self._pool_x
 
     def _arch_features(self, archs: list[Architecture]) -> np.ndarray:
+        if self._cost_stats is None and self.cost_models and archs and self._get_pool() is None:
+            # a large space: the cost columns are scaled by the first candidates (the rolling pool's fill)
+            c = self._cost_columns(archs)
+            self._cost_stats = (c.mean(axis=0), c.std(axis=0) + 1e-12) if c.shape[1] else None
         return self._with_costs(features(self.space, archs), archs)
 
     # --- acquisition over candidates -----------------------------------------------------------------
-    def _acquire_pool(self, pool: CandidatePool) -> np.ndarray:
+    def _acquire_pool(self, pool: AnyPool) -> np.ndarray:
         gp = self._sync_gp(pool)
-        if self._pool_cache is None:  # cheap costs are fixed once attached: compute them once per pool
-            self._pool_cache = (self._known(pool.archs), self._violates(pool.archs))
-        known, violates = self._pool_cache
+        if isinstance(pool, RollingPool):
+            known, violates = pool.column("known"), pool.column("violates")
+        else:
+            if self._pool_cache is None:  # cheap costs are fixed once attached: compute them once per pool
+                self._pool_cache = (self._known(pool.archs), self._violates(pool.archs))
+            known, violates = self._pool_cache
         xp, believed = self._pending_fantasy(gp, pool)
 
         def predict(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -302,29 +326,14 @@ class MultiObjectiveSMBO(GPModelMixin, SurrogateStrategy):
             acq = self._acquisition(*self._axes(predict, known, believed))
         return np.where(violates, -np.inf, acq)
 
-    def _acquire(self, cands: list[Architecture]) -> np.ndarray:
-        gp = self._sync_gp(None)
-        if self._cost_stats is None and self.cost_models:
-            c = self._cost_columns(cands)
-            self._cost_stats = (c.mean(axis=0), c.std(axis=0) + 1e-12) if c.shape[1] else None
-        xc = self._arch_features(cands)
-        known = self._known(cands)
-        xp, believed = self._pending_fantasy(gp, None)
-
-        def predict(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            return gp.predict(xc, y, xp)
-
-        acq = self._staircase_ei(predict, known, believed) if self.acquisition != "hvi" else None
-        if acq is None:
-            acq = self._acquisition(*self._axes(predict, known, believed))
-        return np.where(self._violates(cands), -np.inf, acq)
-
     def _propose(self) -> Architecture:
         with one_blas_thread():
             return super()._propose()
 
     def _params(self) -> dict[str, Any]:
-        return {"acquisition": self.acquisition, "beta": self.beta, "cost_weight": self.cost_weight, "degree": self.degree, "noise": self.noise, "top_every": self.top_every, "top_beta": self.top_beta, **super()._params()}
+        return {"acquisition": self.acquisition, "beta": self.beta, "cost_weight": self.cost_weight,
+                "degree": self.degree, "noise": self.noise, "top_every": self.top_every, "top_beta": self.top_beta,
+                **super()._params()}
 
 
 STRATEGY_CLASSES = [MultiObjectiveSMBO]

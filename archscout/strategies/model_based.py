@@ -31,34 +31,57 @@ from typing import Any
 
 import numpy as np
 
+from .._validate import check_choice, check_int, check_number
 from ..errors import ConfigError
 from ..results import Candidate, Result
 from ..space import Architecture
 from .base import Capabilities, Strategy, score_from_json, score_to_json
-from .._validate import check_choice, check_int, check_number
-from .surrogate import CandidatePool, IncrementalGP, candidate_pool, features, normal_scores, one_blas_thread
+from .surrogate import (
+    CandidatePool,
+    Columns,
+    IncrementalGP,
+    RollingPool,
+    candidate_pool,
+    encoder,
+    features,
+    normal_scores,
+    one_blas_thread,
+)
 
-__all__ = ["SMBO", "STRATEGY_CLASSES", "Bananas", "GPModelMixin", "PredictorGuidedEvolution", "SurrogateStrategy"]
+__all__ = ["SMBO", "STRATEGY_CLASSES", "AnyPool", "Bananas", "GPModelMixin", "PredictorGuidedEvolution",
+           "SurrogateStrategy"]
 
-
-
-
+AnyPool = CandidatePool | RollingPool
 
 
 class SurrogateStrategy(Strategy):
     """Base of the model-based strategies: observations, candidate pools and the propose loop (subclasses
-    implement :meth:`_acquire_pool` and :meth:`_acquire`)."""
+    implement :meth:`_acquire_pool`).
+
+    Candidates: a space of at most ``pool_limit`` architectures is enumerated once (one representative per
+    functional class). A larger space gets a :class:`~archscout.strategies.surrogate.RollingPool` of
+    ``pool_size`` candidates, filled at the first model-based proposal with mutations of the best results
+    and random samples; each later proposal drops the candidates taken since (proposed, pending or
+    evaluated), adds ``pool_refresh`` fresh ones (half mutations of the best results, parents drawn with
+    weight ``1 / rank`` among the ten best, half random samples) and drops the oldest beyond ``pool_size``.
+    A candidate's features are computed once, when it joins the pool (into a free slot, or the oldest
+    candidate's), so a proposal costs
+    ``O(pool_refresh)`` samples and encodings plus the model's update, not ``O(pool_size)``.
+    """
 
     capabilities = Capabilities()
 
     def __init__(self, space, objectives=None, constraints=(), seed=None, dedup=True,
-                 n_init: int = 10, pool_limit: int = 100_000, pool_size: int = 1000) -> None:
+                 n_init: int = 10, pool_limit: int = 100_000, pool_size: int = 500, pool_refresh: int = 32) -> None:
         super().__init__(space, objectives, constraints, seed, dedup)
         self.n_init = check_int("n_init", n_init, 1)
         self.pool_limit = check_int("pool_limit", pool_limit, 0)
         self.pool_size = check_int("pool_size", pool_size, 10)
+        self.pool_refresh = check_int("pool_refresh", pool_refresh, 1)
         self._obs: list[tuple[Architecture, float]] = []
-        self._pool: CandidatePool | None | bool = False  # False: not looked up yet
+        self._pool: CandidatePool | bool | None = False  # False: not looked up yet
+        self._rolling: RollingPool | None = None
+        self._restore: list[Architecture] | None = None  # rolling pool members of a loaded state
 
     # --- candidates --------------------------------------------------------------------------------
     def _get_pool(self) -> CandidatePool | None:
@@ -71,23 +94,40 @@ class SurrogateStrategy(Strategy):
         return [c.arch for c in self._pending.values()]
 
     def _taken(self) -> set[str]:
-        return self._seen | {c.arch.functional_hash() for c in self._pending.values()}
+        """Functional hashes (without fidelity) of everything seen or pending."""
+        return {h.split("@")[0] for h in self._seen} | {c.arch.functional_hash() for c in self._pending.values()}
 
-    def _dynamic_candidates(self) -> list[Architecture]:
-        """Mutations of the best observed architectures and random samples, unseen and distinct."""
-        taken = self._taken()
-        out: dict[str, Architecture] = {}
+    def _pool_columns(self) -> dict[str, Columns] | None:
+        """Per-candidate columns of the rolling pool (``None``: its default, ``"features"``)."""
+        return None
+
+    def _fresh_candidates(self, n: int) -> list[Architecture]:
+        """``n`` new candidates: half mutations of the best results (parent of rank ``r`` among the ten best
+        drawn with weight ``1 / r``), half random samples (all random before any result)."""
         ranked = sorted(range(len(self._obs)), key=lambda i: -self._obs[i][1])[:10]
-        per = max(1, self.pool_size // (2 * max(len(ranked), 1)))
-        for i in ranked:
-            a = self._obs[i][0]
-            for _ in range(per):
-                b = self.space.mutate(a, self.rng)
-                out.setdefault(b.functional_hash(), b)
-        for _ in range(self.pool_size - len(out)):
-            b = self.space.sample(self.rng)
-            out.setdefault(b.functional_hash(), b)
-        return [a for h, a in out.items() if h not in taken]
+        out: list[Architecture] = []
+        if ranked:
+            w = 1.0 / np.arange(1, len(ranked) + 1)
+            for r in self.rng.choice(len(ranked), size=n // 2, p=w / w.sum()):
+                out.append(self.space.mutate(self._obs[ranked[int(r)]][0], self.rng))
+        out.extend(self.space.sample(self.rng) for _ in range(n - len(out)))
+        return out
+
+    def _rolling_pool(self) -> RollingPool:
+        """The rolling pool, refreshed for the next proposal (see the class docstring)."""
+        taken = self._taken()
+        pool = self._rolling
+        n_new = self.pool_refresh
+        if pool is None:
+            pool = self._rolling = RollingPool(self.space, self.pool_size, self._pool_columns())
+            if self._restore is not None:
+                pool.add(self._restore)
+            else:
+                n_new = self.pool_size
+            self._restore = None
+        pool.discard(taken.__contains__)
+        pool.add([a for a in self._fresh_candidates(n_new) if a.functional_hash() not in taken])
+        return pool
 
     def _propose(self) -> Architecture:
         if len(self._obs) < self.n_init:
@@ -97,7 +137,7 @@ class SurrogateStrategy(Strategy):
             if pool is not None:
                 avail = np.ones(len(pool), dtype=bool)
                 for h in self._taken():
-                    i = pool.index.get(h.split("@")[0])
+                    i = pool.index.get(h)
                     if i is not None:
                         avail[i] = False
                 if not avail.any():
@@ -105,11 +145,11 @@ class SurrogateStrategy(Strategy):
                 acq = self._acquire_pool(pool)
                 acq = np.where(avail, acq, -np.inf)
                 return pool.archs[int(np.argmax(acq))]
-            cands = self._dynamic_candidates()
-            if not cands:
+            rolling = self._rolling_pool()
+            if not rolling.n_alive:
                 return self.space.sample(self.rng)
-            acq = self._acquire(cands)
-            return cands[int(np.argmax(acq))]
+            acq = np.where(rolling.alive, self._acquire_pool(rolling), -np.inf)
+            return rolling.archs[int(np.argmax(acq))]  # type: ignore[return-value]
 
     def _initial(self) -> Architecture:
         """A random architecture; uniform over functional classes when the pool is enumerated (uniform
@@ -123,12 +163,8 @@ class SurrogateStrategy(Strategy):
         return np.array([s for _, s in self._obs], dtype=float)
 
     # --- to implement ------------------------------------------------------------------------------
-    def _acquire_pool(self, pool: CandidatePool) -> np.ndarray:
+    def _acquire_pool(self, pool: AnyPool) -> np.ndarray:
         """Acquisition value of every pool member, shape ``(len(pool),)`` (larger is better)."""
-        raise NotImplementedError
-
-    def _acquire(self, cands: list[Architecture]) -> np.ndarray:
-        """Acquisition value of each candidate, shape ``(len(cands),)``."""
         raise NotImplementedError
 
     # --- observations and state --------------------------------------------------------------------
@@ -136,52 +172,85 @@ class SurrogateStrategy(Strategy):
         self._obs.append((candidate.arch, self.score(result)))
 
     def _params(self) -> dict[str, Any]:
-        return {"n_init": self.n_init, "pool_limit": self.pool_limit, "pool_size": self.pool_size}
+        return {"n_init": self.n_init, "pool_limit": self.pool_limit, "pool_size": self.pool_size,
+                "pool_refresh": self.pool_refresh}
 
     def _state(self) -> dict[str, Any]:
-        return {"obs": [[str(a), score_to_json(s)] for a, s in self._obs]}
+        state: dict[str, Any] = {"obs": [[str(a), score_to_json(s)] for a, s in self._obs]}
+        members = self._rolling.members() if self._rolling is not None else self._restore
+        if members is not None:
+            state["pool"] = [str(a) for a in members]
+        return state
 
     def _load_state(self, state: dict[str, Any]) -> None:
         self._obs = [(self.space.parse(a), score_from_json(s)) for a, s in state["obs"]]
         self._reset_model()
+        self._rolling = None
+        self._restore = [self.space.parse(a) for a in state["pool"]] if "pool" in state else None
 
     def _reset_model(self) -> None:
-        pass
+        """Forget the model (and the rolling pool, whose columns may depend on the attached costs; its
+        members are kept and their columns computed again)."""
+        if self._rolling is not None:
+            self._restore = self._rolling.members()
+            self._rolling = None
 
 
 class GPModelMixin:
-    """For a :class:`SurrogateStrategy`: an :class:`IncrementalGP` over the pool (or over dynamic candidates),
-    synchronised with the observations."""
+    """For a :class:`SurrogateStrategy`: an :class:`IncrementalGP` over the pool (enumerated or rolling, whose
+    columns it follows), synchronised with the observations."""
 
     degree: int
     noise: float
     _gp: IncrementalGP | None
+    _gp_ids: np.ndarray | None = None  # rolling pool ids mirrored by the GP's pool columns
 
-    def _pool_features(self, pool: CandidatePool) -> np.ndarray:
+    def _pool_features(self, pool: AnyPool) -> np.ndarray:
         return pool.features
 
     def _arch_features(self, archs: list[Architecture]) -> np.ndarray:
         return features(self.space, archs)  # type: ignore[attr-defined]
 
-    def _features_of(self, archs: list[Architecture], pool: CandidatePool | None) -> np.ndarray:
+    def _features_of(self, archs: list[Architecture], pool: AnyPool | None) -> np.ndarray:
         """Model inputs of ``archs``, shape ``(len(archs), d)``: the pool's rows where it has them."""
         if pool is None:
             return self._arch_features(archs)
+        if isinstance(pool, RollingPool):
+            rows = [pool.row(a) for a in archs]
+            missing = [a for a, r in zip(archs, rows) if r is None]
+            if missing:
+                extra = iter(self._arch_features(missing))
+                rows = [r if r is not None else next(extra) for r in rows]
+            return np.array(rows).reshape(len(archs), -1)
         pf = self._pool_features(pool)
-        rows = [pool.index.get(a.functional_hash()) for a in archs]
-        return np.array([pf[i] if i is not None else self._arch_features([a])[0] for i, a in zip(rows, archs)])
+        idx = [pool.index.get(a.functional_hash()) for a in archs]
+        return np.array([pf[i] if i is not None else self._arch_features([a])[0] for i, a in zip(idx, archs)])
 
-    def _sync_gp(self, pool: CandidatePool | None) -> IncrementalGP:
+    def _sync_gp(self, pool: AnyPool | None) -> IncrementalGP:
+        rolling = pool if isinstance(pool, RollingPool) else None
         if self._gp is None:
-            self._gp = IncrementalGP(self.degree, self.noise, None if pool is None else self._pool_features(pool))
+            if rolling is not None:
+                self._gp = IncrementalGP(self.degree, self.noise, np.zeros((0, rolling.features.shape[1])))
+                self._gp_ids = np.zeros(0, dtype=np.int64)
+            else:
+                self._gp = IncrementalGP(self.degree, self.noise, None if pool is None else self._pool_features(pool))
         gp = self._gp
         new = self._obs[len(gp):]  # type: ignore[attr-defined]
         if new:
             for x in self._features_of([a for a, _ in new], pool):
                 gp.add(x)
+        if rolling is not None:  # follow the pool: recompute the columns of the slots whose occupant changed
+            assert self._gp_ids is not None
+            ids = rolling.ids
+            old = np.full(len(ids), -1, dtype=np.int64)
+            old[:len(self._gp_ids)] = self._gp_ids[:len(ids)]
+            changed = np.flatnonzero((ids != old) & (ids >= 0))
+            if len(changed):
+                gp.pool_set(changed, self._pool_features(rolling)[changed])
+            self._gp_ids = ids.copy()
         return gp
 
-    def _pending_features(self, pool: CandidatePool | None) -> np.ndarray | None:
+    def _pending_features(self, pool: AnyPool | None) -> np.ndarray | None:
         """Model inputs of the pending candidates ``(k, d)``, fantasised by the GP (``None`` when none)."""
         archs = self._pending_archs()  # type: ignore[attr-defined]
         return self._features_of(archs, pool) if archs else None
@@ -214,8 +283,8 @@ class SMBO(GPModelMixin, SurrogateStrategy):
     def __init__(self, space, objectives=None, constraints=(), seed=None, dedup=True,
                  surrogate: str = "gp", beta: float = 2.5, degree: int = 3, noise: float = 0.05,
                  n_trees: int = 100, n_init: int = 10, pool_limit: int = 100_000,
-                 pool_size: int = 1000) -> None:
-        super().__init__(space, objectives, constraints, seed, dedup, n_init, pool_limit, pool_size)
+                 pool_size: int = 500, pool_refresh: int = 32) -> None:
+        super().__init__(space, objectives, constraints, seed, dedup, n_init, pool_limit, pool_size, pool_refresh)
         self.surrogate = check_choice("surrogate", surrogate, ("gp", "rf"))
         self.beta = check_number("beta", beta, 0.0)
         self.degree = check_int("degree", degree, 1)
@@ -224,23 +293,15 @@ class SMBO(GPModelMixin, SurrogateStrategy):
         self._gp = None
 
     def _reset_model(self) -> None:
+        super()._reset_model()
         self._gp = None
 
-    def _acquire_pool(self, pool: CandidatePool) -> np.ndarray:
+    def _acquire_pool(self, pool: AnyPool) -> np.ndarray:
         y = normal_scores(self._scores())
         if self.surrogate == "rf":
             return self._forest_ucb(pool.features, y)
         gp = self._sync_gp(pool)
         mu, sd = gp.predict_pool(y, self._pending_features(pool))
-        return mu + self.beta * sd
-
-    def _acquire(self, cands: list[Architecture]) -> np.ndarray:
-        y = normal_scores(self._scores())
-        xc = self._arch_features(cands)
-        if self.surrogate == "rf":
-            return self._forest_ucb(xc, y)
-        gp = self._sync_gp(None)
-        mu, sd = gp.predict(xc, y, self._pending_features(None))
         return mu + self.beta * sd
 
     def _forest_ucb(self, xc: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -293,8 +354,8 @@ class Bananas(SurrogateStrategy):
     def __init__(self, space, objectives=None, constraints=(), seed=None, dedup=True,
                  model: str = "ridge", encoding: str = "path", n_models: int = 5, acquisition: str = "its",
                  beta: float = 1.0, refit_every: int = 1, n_init: int = 10, pool_limit: int = 100_000,
-                 pool_size: int = 1000) -> None:
-        super().__init__(space, objectives, constraints, seed, dedup, n_init, pool_limit, pool_size)
+                 pool_size: int = 500, pool_refresh: int = 32) -> None:
+        super().__init__(space, objectives, constraints, seed, dedup, n_init, pool_limit, pool_size, pool_refresh)
         self.model = check_choice("model", model, ("mlp", "ridge"))
         self.encoding = check_choice("encoding", encoding, ("path", "onehot", "functional"))
         self.n_models = check_int("n_models", n_models, 2)
@@ -303,19 +364,28 @@ class Bananas(SurrogateStrategy):
         self.refit_every = check_int("refit_every", refit_every, 1)
         self._members: list[Any] = []
         self._fitted_at = -1
+        self._obs_x: list[np.ndarray] = []
 
     def _reset_model(self) -> None:
+        super()._reset_model()
         self._members = []
         self._fitted_at = -1
+        self._obs_x = []
 
     def _encode(self, archs: list[Architecture]) -> np.ndarray:
         return np.array([self.space.encode(a, self.encoding) for a in archs], dtype=float).reshape(len(archs), -1)
+
+    def _obs_encoding(self) -> np.ndarray:
+        """Encodings of the observations, shape ``(n, d)`` (each computed once)."""
+        if len(self._obs_x) < len(self._obs):
+            self._obs_x.extend(self._encode([a for a, _ in self._obs[len(self._obs_x):]]))
+        return np.array(self._obs_x[:len(self._obs)]).reshape(len(self._obs), -1)
 
     def _fit(self) -> None:
         n = len(self._obs)
         if self._members and n - self._fitted_at < self.refit_every:
             return
-        self._members = self._ensemble(self._encode([a for a, _ in self._obs]), normal_scores(self._scores()))
+        self._members = self._ensemble(self._obs_encoding(), normal_scores(self._scores()))
         self._fitted_at = n
 
     def _ensemble(self, x: np.ndarray, y: np.ndarray) -> list[Any]:
@@ -331,7 +401,7 @@ class Bananas(SurrogateStrategy):
         """A temporary ensemble that also knows the pending candidates, at the current mean prediction."""
         xp = self._encode(self._pending_archs())
         yp = np.mean([m.predict(xp) for m in self._members], axis=0)
-        x = np.vstack([self._encode([a for a, _ in self._obs]), xp])
+        x = np.vstack([self._obs_encoding(), xp])
         return self._ensemble(x, np.concatenate([normal_scores(self._scores()), yp]))
 
     def _new_model(self) -> Any:
@@ -353,11 +423,11 @@ class Bananas(SurrogateStrategy):
             return mu + sd * self.rng.standard_normal(len(mu))
         return mu + self.beta * sd
 
-    def _acquire_pool(self, pool: CandidatePool) -> np.ndarray:
-        return self._score(pool.encoding(self.encoding))
+    def _pool_columns(self) -> dict[str, Columns] | None:
+        return {f"encoding:{self.encoding}": encoder(self.space, self.encoding)}
 
-    def _acquire(self, cands: list[Architecture]) -> np.ndarray:
-        return self._score(self._encode(cands))
+    def _acquire_pool(self, pool: AnyPool) -> np.ndarray:
+        return self._score(pool.encoding(self.encoding))
 
     def _params(self) -> dict[str, Any]:
         return {"model": self.model, "encoding": self.encoding, "n_models": self.n_models,
@@ -387,7 +457,7 @@ class PredictorGuidedEvolution(GPModelMixin, SurrogateStrategy):
     def __init__(self, space, objectives=None, constraints=(), seed=None, dedup=True,
                  prior: str | None = None, prior_direction: str = "max", population_size: int = 30,
                  sample_size: int = 10, n_children: int = 64, crossover: float = 0.25, beta: float = 0.5,
-                 degree: int = 3, noise: float = 0.05, n_init: int = 10, pool_size: int = 1000) -> None:
+                 degree: int = 3, noise: float = 0.05, n_init: int = 10, pool_size: int = 500) -> None:
         super().__init__(space, objectives, constraints, seed, dedup, n_init, 0, pool_size)
         if prior is not None and (not isinstance(prior, str) or not prior):
             raise ConfigError(f"prior must be the name of a cheap cost metric (e.g. 'params') or None, got {prior!r}")
@@ -405,6 +475,7 @@ class PredictorGuidedEvolution(GPModelMixin, SurrogateStrategy):
         self._gp = None
 
     def _reset_model(self) -> None:
+        super()._reset_model()
         self._gp = None
 
     def _stat(self, archs: list[Architecture]) -> np.ndarray | None:

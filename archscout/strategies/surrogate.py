@@ -2,13 +2,18 @@
 
 * :class:`CandidatePool`: the functionally distinct architectures of a finite space, enumerated once per
   space and process (one representative per functional hash), with their feature matrices.
+* :class:`RollingPool`: candidates for a space too large to enumerate, kept from one proposal to the next
+  in fixed slots: each proposal frees the slots of the candidates taken and puts a few fresh ones in, so
+  features (and any other per-candidate column a strategy asks for) are computed once per candidate, not
+  once per proposal.
 * :func:`features`: the model input of an architecture: its one-hot encoding and its functional path
   encoding, each scaled to unit length, concatenated and scaled to unit length again. Cells that compute
   the same compositions of operations along their paths get close features even when their edges differ.
 * :class:`IncrementalGP`: a Gaussian process with the normalised polynomial kernel
   ``k(a, b) = ((1 + a.b) / 2) ** degree`` on unit feature vectors and fixed noise, updated by one Cholesky
-  row per observation. Over a fixed pool it also keeps ``V = L^-1 K(seen, pool)`` up to date, so a
-  posterior over every candidate costs ``O(n * N)`` per step instead of ``O(n^2 * N)``.
+  row per observation. Over a pool it also keeps ``V = L^-1 K(seen, pool)`` up to date (columns can be
+  replaced, for a rolling pool), so a posterior over every candidate costs ``O(n * N)`` per step instead
+  of ``O(n^2 * N)``.
 * :func:`normal_scores`: rank-based targets (van der Waerden scores), robust to the long lower tail of
   accuracy tables and to failed trials (``-inf``, ranked lowest).
 """
@@ -17,14 +22,16 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from ..space import Architecture, Space
 
-__all__ = ["CandidatePool", "candidate_pool", "features", "IncrementalGP", "normal_scores", "one_blas_thread"]
+__all__ = ["CandidatePool", "Columns", "IncrementalGP", "RollingPool", "candidate_pool", "encoder", "features",
+           "normal_scores", "one_blas_thread"]
 
 _POOLS: dict[Space, CandidatePool] = {}  # equal spaces share one pool
 
@@ -88,6 +95,161 @@ class CandidatePool:
             x = np.array([self.space.encode(a, kind) for a in self.archs], dtype=float).reshape(len(self), -1)
             self._encodings[kind] = x
         return x
+
+
+Columns = Callable[[list[Architecture]], np.ndarray]
+
+
+def encoder(space: Space, kind: str) -> Columns:
+    """A column maker: ``space.encode(arch, kind)`` of each architecture, shape ``(len(archs), d)``."""
+
+    def make(archs: list[Architecture]) -> np.ndarray:
+        return np.array([space.encode(a, kind) for a in archs], dtype=float).reshape(len(archs), -1)
+
+    return make
+
+
+class RollingPool:
+    """Candidates for a space too large to enumerate, kept from one proposal to the next in ``size`` slots.
+
+    A candidate is added into a free slot (or, when every slot is taken, the slot of the oldest candidate),
+    and dropped (:meth:`discard`) by freeing its slot; nothing else moves, so a model that keeps a column per
+    slot (see :meth:`IncrementalGP.pool_set`) follows the pool by :attr:`ids` (a new id per occupant, ``-1``
+    for a free slot) and updates only the slots that changed. Each slot carries the candidate's
+    columns (by default its :func:`features`; a column is made by a function of a list of architectures
+    returning one row per architecture), computed once, when the candidate is added. The rows of the last
+    ``memory`` dropped candidates are remembered, so the features of a candidate that was just proposed (and
+    dropped as taken) are not computed again when its result arrives. Rows of free slots hold stale values:
+    mask them with :attr:`alive`.
+
+    Args:
+        space: the space the candidates belong to.
+        size: the number of slots.
+        columns: the per-candidate columns by name (default: ``"features"``, :func:`features`); others can
+            be added later through :meth:`column`.
+        memory: how many dropped candidates' rows are remembered.
+    """
+
+    def __init__(self, space: Space, size: int, columns: dict[str, Columns] | None = None,
+                 memory: int = 256) -> None:
+        self.space = space
+        self.size = size
+        self._makers: dict[str, Columns] = dict(columns) if columns is not None else {
+            "features": lambda archs: features(space, archs)}
+        self.archs: list[Architecture | None] = []
+        self.hashes: list[str | None] = []
+        self.ids = np.zeros(0, dtype=np.int64)
+        self.index: dict[str, int] = {}
+        self._data: dict[str, np.ndarray] = {}
+        self._next_id = 0
+        self._memory = memory
+        self._dropped: OrderedDict[str, dict[str, np.ndarray]] = OrderedDict()
+
+    def __len__(self) -> int:
+        """The number of slots in use so far (alive or free)."""
+        return len(self.archs)
+
+    @property
+    def alive(self) -> np.ndarray:
+        """Which slots hold a candidate, shape ``(len(self),)``."""
+        return self.ids >= 0
+
+    @property
+    def n_alive(self) -> int:
+        return len(self.index)
+
+    @property
+    def features(self) -> np.ndarray:
+        """:func:`features` of every slot, shape ``(len(self), d)`` (the ``"features"`` column if one was
+        given, else computed on first use and kept up to date)."""
+        space = self.space
+        return self.column("features", lambda archs: features(space, archs))
+
+    def column(self, name: str, make: Columns | None = None) -> np.ndarray:
+        """The column ``name`` of every slot (first axis: slots). A column not given to the constructor needs
+        ``make``: it is computed for the members now and for every candidate added later."""
+        if name not in self._makers:
+            if make is None:
+                raise KeyError(f"the rolling pool has no column {name!r}")
+            self._makers[name] = make
+            alive = [i for i, a in enumerate(self.archs) if a is not None]
+            if alive:
+                rows = np.asarray(make([self.archs[i] for i in alive]))  # type: ignore[misc]
+                self._data[name] = np.zeros((self.size, *rows.shape[1:]), dtype=rows.dtype)
+                self._data[name][alive] = rows
+        return self._data[name][:len(self)] if name in self._data else np.zeros((0, 0))
+
+    def encoding(self, kind: str) -> np.ndarray:
+        """``space.encode(arch, kind)`` of every slot, shape ``(len(self), d)`` (kept up to date once asked)."""
+        return self.column(f"encoding:{kind}", encoder(self.space, kind))
+
+    def row(self, arch: Architecture, name: str = "features") -> np.ndarray | None:
+        """The column ``name`` of ``arch``, if it is in the pool or was dropped recently, else ``None``."""
+        h = arch.functional_hash()
+        i = self.index.get(h)
+        if i is not None:
+            return self._data[name][i]
+        old = self._dropped.get(h)
+        return None if old is None else old.get(name)
+
+    def add(self, archs: Sequence[Architecture]) -> int:
+        """Add the architectures whose function is not in the pool yet (first of equals wins; at most
+        ``size``), into free slots first, then into the oldest candidates' slots; returns how many."""
+        new: dict[str, Architecture] = {}
+        for a in archs:
+            h = a.functional_hash()
+            if h not in self.index and h not in new:
+                new[h] = a
+                if len(new) == self.size:
+                    break
+        if not new:
+            return 0
+        fresh = list(new.values())
+        free = np.flatnonzero(~self.alive).tolist() + list(range(len(self), self.size))
+        if len(free) < len(fresh):
+            alive = np.flatnonzero(self.alive)
+            oldest = alive[np.argsort(self.ids[alive], kind="stable")[:len(fresh) - len(free)]]
+            self._drop(sorted(oldest.tolist()))
+            free = sorted(free + oldest.tolist())
+        slots = sorted(free)[:len(fresh)]
+        end = max(len(self), slots[-1] + 1)
+        if end > len(self):
+            grow = end - len(self)
+            self.archs.extend([None] * grow)
+            self.hashes.extend([None] * grow)
+            self.ids = np.concatenate([self.ids, np.full(grow, -1, dtype=np.int64)])
+        for name, make in self._makers.items():
+            rows = np.asarray(make(fresh))
+            if name not in self._data:
+                self._data[name] = np.zeros((self.size, *rows.shape[1:]), dtype=rows.dtype)
+            self._data[name][slots] = rows
+        for i, (h, a) in zip(slots, new.items()):
+            self.archs[i], self.hashes[i] = a, h
+            self.index[h] = i
+        self.ids[slots] = np.arange(self._next_id, self._next_id + len(fresh))
+        self._next_id += len(fresh)
+        return len(fresh)
+
+    def discard(self, taken: Callable[[str], bool]) -> None:
+        """Free the slots of the candidates whose functional hash is ``taken``."""
+        self._drop([i for h, i in self.index.items() if taken(h)])
+
+    def _drop(self, slots: list[int]) -> None:
+        for i in slots:
+            h = self.hashes[i]
+            assert h is not None
+            self._dropped[h] = {name: col[i].copy() for name, col in self._data.items()}
+            self._dropped.move_to_end(h)
+            del self.index[h]
+            self.archs[i] = self.hashes[i] = None
+            self.ids[i] = -1
+        while len(self._dropped) > self._memory:
+            self._dropped.popitem(last=False)
+
+    def members(self) -> list[Architecture]:
+        """The candidates, oldest first."""
+        order = np.argsort(self.ids, kind="stable")
+        return [a for a in (self.archs[i] for i in order) if a is not None]
 
 
 def candidate_pool(space: Space, limit: int) -> CandidatePool | None:
@@ -180,6 +342,35 @@ class IncrementalGP:
             self._v[n] = v
             self._var = self._var - v * v
 
+    def pool_set(self, slots: np.ndarray, xp: np.ndarray) -> None:
+        """Put candidates ``xp`` ``(k, d)`` into the pool's columns ``slots`` (the pool grows to hold them);
+        their posterior columns are computed now."""
+        from scipy.linalg import solve_triangular
+
+        slots = np.asarray(slots, dtype=np.int64)
+        xp = np.atleast_2d(np.asarray(xp, dtype=float))
+        if not len(slots):
+            return
+        end = int(slots.max()) + 1
+        if self.pool is None or len(self.pool) < end:
+            d = xp.shape[1]
+            grown = np.zeros((end, d))
+            var = np.ones(end)
+            v = np.zeros((len(self._v), end))
+            if self.pool is not None and len(self.pool):
+                m = len(self.pool)
+                grown[:m], var[:m], v[:, :m] = self.pool, self._var, self._v
+            self.pool, self._var, self._v = grown, var, v
+        assert self._var is not None
+        self.pool[slots] = xp
+        n = len(self._xs)
+        if n:
+            v = solve_triangular(self.L, self.kernel(self.x, xp), lower=True, check_finite=False)
+            self._v[:n, slots] = v
+            self._var[slots] = 1.0 - np.einsum("ij,ij->j", v, v)
+        else:
+            self._var[slots] = 1.0
+
     def _alpha(self, y: np.ndarray) -> np.ndarray:
         from scipy.linalg import solve_triangular
 
@@ -197,6 +388,7 @@ class IncrementalGP:
             return np.zeros(len(self.pool)), np.ones(len(self.pool))
         mu = self._alpha(y) @ self._v[:n] if n else np.zeros(len(self.pool))
         var = self._var
+        assert var is not None
         if pending is not None and len(pending):
             var = self._believe(self.pool, self._v[:n], var, pending)
         return mu, np.sqrt(np.maximum(var, 1e-12))
