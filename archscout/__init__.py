@@ -4,36 +4,102 @@
 dependencies load lazily where they are used.
 """
 
+from typing import Any as _Any
+
 from ._version import __version__
+from .benchmarks import TabularBenchmark, create_benchmark, list_benchmarks
+from .drivers import RetryPolicy
 from .errors import (
-    ArchscoutError, BuildError, ConfigError, ConstraintError, DataError, InvalidArchitectureError, SpaceExhaustedError, StorageError,
-    StorageVersionError, StudyExistsError, UnknownNameError,
+    ArchscoutError,
+    BuildError,
+    ConfigError,
+    ConstraintError,
+    DataError,
+    InvalidArchitectureError,
+    SpaceExhaustedError,
+    StorageError,
+    StorageVersionError,
+    StudyExistsError,
+    UnknownNameError,
 )
+from .execution import Executor, ExecutorCapabilities, create_executor, list_executors, register_executor
 from .objectives import Constraint, Objective
 from .results import Candidate, Proposal, Result, Trial, TrialState
 from .space import (
-    Architecture, Cell, Choice, DigitCell, Float, Int, LinkOps, Ordinal, Skeleton, Space, Stages, create_space,
-    list_spaces, register_space,
+    Architecture,
+    Cell,
+    Choice,
+    DigitCell,
+    Float,
+    Int,
+    LinkOps,
+    Ordinal,
+    Skeleton,
+    Space,
+    Stages,
+    create_space,
+    list_spaces,
+    register_space,
 )
-from .strategies import Capabilities, Strategy, create_strategy, list_strategies, register_strategy
 from .storage import Storage, create_storage, list_storages, register_storage
-from .execution import Executor, ExecutorCapabilities, create_executor, list_executors, register_executor
-from .drivers import RetryPolicy
+from .strategies import Capabilities, Strategy, create_strategy, list_strategies, register_strategy
 from .study import Study, create_study, load_study
-from .benchmarks import TabularBenchmark, create_benchmark, list_benchmarks
 
 __all__ = [
+    "Architecture",
+    "ArchscoutError",
+    "BuildError",
+    "Candidate",
+    "Capabilities",
+    "Cell",
+    "Choice",
+    "ConfigError",
+    "Constraint",
+    "ConstraintError",
+    "DataError",
+    "DigitCell",
+    "Executor",
+    "ExecutorCapabilities",
+    "Float",
+    "Int",
+    "InvalidArchitectureError",
+    "LinkOps",
+    "Objective",
+    "Ordinal",
+    "Proposal",
+    "Result",
+    "RetryPolicy",
+    "Skeleton",
+    "Space",
+    "SpaceExhaustedError",
+    "Stages",
+    "Storage",
+    "StorageError",
+    "StorageVersionError",
+    "Strategy",
+    "Study",
+    "StudyExistsError",
+    "TabularBenchmark",
+    "Trial",
+    "TrialState",
+    "UnknownNameError",
     "__version__",
-    "ArchscoutError", "BuildError", "ConfigError", "ConstraintError", "DataError", "InvalidArchitectureError", "SpaceExhaustedError",
-    "StorageError", "StorageVersionError", "StudyExistsError", "UnknownNameError",
-    "Candidate", "Constraint", "Objective", "Proposal", "Result", "TrialState",
-    "Architecture", "Cell", "Choice", "DigitCell", "Float", "Int", "LinkOps", "Ordinal", "Skeleton", "Space", "Stages",
-    "create_space", "list_spaces", "register_space",
-    "Capabilities", "Strategy", "create_strategy", "list_strategies", "register_strategy",
-    "Storage", "create_storage", "list_storages", "register_storage",
-    "Executor", "ExecutorCapabilities", "create_executor", "list_executors", "register_executor",
-    "RetryPolicy", "Study", "Trial", "create_study", "load_study",
-    "TabularBenchmark", "create_benchmark", "list_benchmarks",
+    "create_benchmark",
+    "create_executor",
+    "create_space",
+    "create_storage",
+    "create_strategy",
+    "create_study",
+    "list_benchmarks",
+    "list_executors",
+    "list_spaces",
+    "list_storages",
+    "list_strategies",
+    "load_study",
+    "register_executor",
+    "register_space",
+    "register_storage",
+    "register_strategy",
 ]
 
 # Heavier parts load on first use (PEP 562), so that `import archscout` stays light.
@@ -70,7 +136,7 @@ _LAZY = {
 __all__ += list(_LAZY)
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> _Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'archscout' has no attribute {name!r}")

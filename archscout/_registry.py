@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Any, Callable, Generic, TypeVar
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar, overload
 
 from .errors import ConfigError, UnknownNameError
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 __all__ = ["Registry", "summary"]
 
@@ -36,7 +38,13 @@ class Registry(Generic[T]):
         self._factories: dict[str, Callable[..., T]] = {}
         self._docs: dict[str, str] = {}
 
-    def register(self, name: str, factory: Callable[..., T] | None = None, *, doc: str = ""):
+    @overload
+    def register(self, name: str, factory: None = None, *, doc: str = "") -> Callable[[F], F]: ...
+
+    @overload
+    def register(self, name: str, factory: Callable[..., T], *, doc: str = "") -> Callable[..., T]: ...
+
+    def register(self, name: str, factory: Callable[..., T] | None = None, *, doc: str = "") -> Callable[..., Any]:
         """Register ``factory`` under ``name``; usable as a decorator.
 
         Raises:

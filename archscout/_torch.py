@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, overload
 
 from .errors import ConfigError, require
 
@@ -30,6 +30,16 @@ def torch_threads(n: int = 1) -> Iterator[None]:
     finally:
         if torch.get_num_threads() != prev:
             torch.set_num_threads(prev)
+
+
+@overload
+def resolve_factory(factory: Any, input_shape: Sequence[int], num_classes: int = 10,
+                    seed: int | None = 0) -> Callable[[Any], Any]: ...
+
+
+@overload
+def resolve_factory(factory: Any, input_shape: None = None, num_classes: int = 10,
+                    seed: int | None = 0) -> Callable[[Any], Any] | None: ...
 
 
 def resolve_factory(factory: Any, input_shape: Sequence[int] | None = None, num_classes: int = 10,

@@ -14,7 +14,7 @@ import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from ._version import __version__
 from .errors import ArchscoutError, ConfigError
@@ -237,7 +237,9 @@ def cmd_bench(ns: argparse.Namespace) -> int:
 def _overrides(ns: argparse.Namespace) -> dict[str, dict[str, Any]]:
     """The flags of ``archscout search`` as config overrides (None: not given)."""
     return {
-        "study": {"name": ns.study, "storage": ns.storage, "seed": ns.seed, "budget": ns.budget, "strategy": ns.strategy},
+        "study": {
+            "name": ns.study, "storage": ns.storage, "seed": ns.seed, "budget": ns.budget, "strategy": ns.strategy,
+        },
         "benchmark": {"name": ns.benchmark, "table": ns.table, "objective": ns.objective, "report": ns.report,
                       "direction": ns.direction, "arch_column": ns.arch_column, "cost_table": ns.cost_table,
                       "cost_column": ns.cost_column, "space": ns.space, "hash_rule": ns.hash_rule},
@@ -275,7 +277,8 @@ def cmd_resume(ns: argparse.Namespace) -> int:
     overrides = {k: getattr(ns, k, None) for k in ("budget", "executor", "workers", "timeout_s", "retries", "address")}
     study, evaluator, run = resume_search(ns.storage, ns.study, on_stale=ns.on_stale, overrides=overrides)
     print(f"resuming study {study.name!r}: {study.n_evaluated} of {run.budget} trials recorded"
-          + (f", {len(study.interrupted)} interrupted trial(s) to run again" if study.interrupted else ""), file=sys.stderr)
+          + (f", {len(study.interrupted)} interrupted trial(s) to run again" if study.interrupted else ""),
+          file=sys.stderr)
     return _run(study, evaluator, run, ns)
 
 
@@ -325,7 +328,7 @@ def cmd_show(ns: argparse.Namespace) -> int:
 class _Parser(argparse.ArgumentParser):
     """Flag errors on one line (with where to read more) instead of the whole usage text."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
@@ -396,7 +399,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strategy", help="strategy name (default auto)")
     p.add_argument("--budget", type=_positive_int, help="trials the study should hold")
     p.add_argument("--seed", type=_non_negative_int, help="seed; the same seed gives the same trajectory")
-    p.add_argument("--storage", help="SQLite file (or sqlite:///path.db) recording every trial (default runs/search.db)")
+    p.add_argument("--storage",
+                   help="SQLite file (or sqlite:///path.db) recording every trial (default runs/search.db)")
     p.add_argument("--study", help="study name inside the storage (default 'default')")
     _add_execution_flags(p)
     p.add_argument("--replay-time-scale", dest="replay_time_scale", type=_non_negative_float,

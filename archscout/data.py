@@ -25,9 +25,16 @@ from ._registry import Registry
 from .errors import ConfigError, DataError, require
 
 __all__ = [
+    "DEFAULT_FRACTIONS",
     "SPLIT_SEED",
-    "ArrayDataset", "Splits", "DatasetInfo", "load_dataset", "list_datasets", "dataset_info", "make_splits",
-    "as_splits", "DEFAULT_FRACTIONS",
+    "ArrayDataset",
+    "DatasetInfo",
+    "Splits",
+    "as_splits",
+    "dataset_info",
+    "list_datasets",
+    "load_dataset",
+    "make_splits",
 ]
 
 DEFAULT_FRACTIONS = (0.6, 0.2, 0.2)
@@ -126,10 +133,9 @@ def _class_indices(y: np.ndarray, name: str) -> np.ndarray:
     ):
         raise DataError(f"dataset {name!r}: labels must be integer class indices, got dtype {y.dtype}; map them "
                         "with classes, y = np.unique(labels, return_inverse=True)")
-    if not np.issubdtype(y.dtype, np.integer):
-        if not np.isfinite(y).all() or not np.all(y == np.round(y)):
-            raise DataError(f"dataset {name!r}: labels must be integer class indices, got non-integral values "
-                            "(regression targets?); classification needs classes 0 .. K-1")
+    if not np.issubdtype(y.dtype, np.integer) and (not np.isfinite(y).all() or not np.all(y == np.round(y))):
+        raise DataError(f"dataset {name!r}: labels must be integer class indices, got non-integral values "
+                        "(regression targets?); classification needs classes 0 .. K-1")
     if np.abs(y).max() >= len(y):  # 0 .. K-1 with every class present needs K <= N; checked before the cast
         bad = y.min() if y.min() < 0 else y.max()
         raise DataError(f"dataset {name!r}: labels must be 0 .. K-1 with every class present, got {bad}; map them "
@@ -211,7 +217,7 @@ def _check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
     if len(f) != 3 or not all(v > 0 for v in f) or not abs(sum(f) - 1.0) <= 1e-6:
         raise ConfigError(f"fractions must be three positive numbers (train, val, test) summing to 1, "
                           f"got {fractions!r}")
-    return f  # type: ignore[return-value]
+    return f
 
 
 def make_splits(data: ArrayDataset, fractions: Sequence[float] = DEFAULT_FRACTIONS, seed: int = 0) -> Splits:
@@ -233,8 +239,9 @@ def make_splits(data: ArrayDataset, fractions: Sequence[float] = DEFAULT_FRACTIO
     parts: list[list[np.ndarray]] = [[], [], []]
     counts = np.bincount(data.y)
     for c, n in enumerate(counts):
-        n_val = max(1, int(round(f[1] * n)))
-        n_test = max(1, int(round(f[2] * n)))
+        # f[i] * n is a numpy float: round() of one gives a float on numpy 1.x, hence int()
+        n_val = max(1, int(round(f[1] * n)))  # noqa: RUF046
+        n_test = max(1, int(round(f[2] * n)))  # noqa: RUF046
         if n - n_val - n_test < 1:
             raise DataError(f"dataset {data.name!r}: class {c} has only {n} samples, too few to appear in the "
                             "train, validation and test splits; give at least 3 per class (more for honest "
@@ -243,12 +250,13 @@ def make_splits(data: ArrayDataset, fractions: Sequence[float] = DEFAULT_FRACTIO
         parts[0].append(idx[: n - n_val - n_test])
         parts[1].append(idx[n - n_val - n_test: n - n_test])
         parts[2].append(idx[n - n_test:])
-    arrays = []
+    arrays: list[np.ndarray] = []
     for p in parts:
         idx = np.sort(np.concatenate(p))
         idx = idx[rng.permutation(len(idx))]  # mix the classes inside a split
         arrays += [_readonly(data.X[idx]), _readonly(data.y[idx])]
-    return Splits(*arrays, name=data.name, fractions=f, seed=int(seed))
+    X_train, y_train, X_val, y_val, X_test, y_test = arrays
+    return Splits(X_train, y_train, X_val, y_val, X_test, y_test, name=data.name, fractions=f, seed=int(seed))
 
 
 # --- built-in datasets ----------------------------------------------------------------------------

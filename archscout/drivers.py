@@ -8,6 +8,7 @@ when it ran on this machine) is *orphaned*, and another driver re-queues it or f
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -21,7 +22,7 @@ from .errors import ConfigError
 from .execution.base import FAILURES, pid_alive
 from .storage.base import DriverBeat, Storage
 
-__all__ = ["RetryPolicy", "STALE_POLICIES", "Heartbeat", "new_driver_id", "driver_stopped"]
+__all__ = ["STALE_POLICIES", "Heartbeat", "RetryPolicy", "driver_stopped", "new_driver_id"]
 
 STALE_POLICIES = ("requeue", "fail")
 FAILURE_DRIVER_DIED = "driver_died"  # the driver stopped while the trial ran (on_stale="fail")
@@ -134,7 +135,5 @@ class Heartbeat:
         if self._thread is not None:
             self._thread.join(timeout=self.interval_s + 5)
             self._thread = None
-        try:
+        with contextlib.suppress(Exception):  # the row then goes stale by age
             self.storage.end_driver(self.study, self.driver)
-        except Exception:  # noqa: BLE001 - the row then goes stale by age
-            pass

@@ -6,19 +6,21 @@ and how to fix it, on one line, so the CLI can print it as it is.
 
 from __future__ import annotations
 
+from types import ModuleType
+
 __all__ = [
     "ArchscoutError",
+    "BuildError",
     "ConfigError",
+    "ConstraintError",
+    "DataError",
     "InvalidArchitectureError",
+    "OptionalDependencyError",
     "SpaceExhaustedError",
     "StorageError",
     "StorageVersionError",
     "StudyExistsError",
     "UnknownNameError",
-    "DataError",
-    "BuildError",
-    "ConstraintError",
-    "OptionalDependencyError",
 ]
 
 
@@ -73,7 +75,7 @@ class OptionalDependencyError(ArchscoutError, ImportError):
     """An optional dependency is missing; the message names the extra to install."""
 
 
-def require(module: str, extra: str):
+def require(module: str, extra: str) -> ModuleType:
     """Import ``module`` or raise :class:`OptionalDependencyError` naming the archscout extra to install."""
     import importlib
 

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from .hardware.measure import MeasuredLatency
     from .study import Study
 
-__all__ = ["ExportedModel", "export_front", "ROW_COLUMNS"]
+__all__ = ["ROW_COLUMNS", "ExportedModel", "export_front"]
 
 ACCURACY = "accuracy"      # the metric a TrainingEvaluator reports and the held-out check reproduces
 LATENCY = "latency_ms"     # the metric a latency budget bounds

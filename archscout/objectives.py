@@ -146,7 +146,8 @@ def parse_constraints(constraints: Any) -> tuple[Constraint, ...]:
             m = _CONSTRAINT_RE.match(c)
             if m is None:
                 raise ConfigError(f"cannot read constraint {c!r}; write it like 'latency_ms<=2.0'")
-            out.append(Constraint(m.group(1), m.group(2), m.group(3)))
+            # the bound stays text here: Constraint.__post_init__ converts it and reports a non-number
+            out.append(Constraint(m.group(1), m.group(2), m.group(3)))  # type: ignore[arg-type]
         else:
             raise ConfigError(f"cannot read constraint {c!r}; use Constraint(name, '<=', bound)")
     return tuple(out)

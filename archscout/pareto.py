@@ -20,8 +20,15 @@ from .errors import ConfigError
 from .objectives import pareto_mask
 
 __all__ = [
-    "hypervolume", "hypervolume_improvement", "hv_contributions", "true_front", "ParetoFront",
-    "to_minimization", "normalize", "hv_ratio", "front_recall",
+    "ParetoFront",
+    "front_recall",
+    "hv_contributions",
+    "hv_ratio",
+    "hypervolume",
+    "hypervolume_improvement",
+    "normalize",
+    "to_minimization",
+    "true_front",
 ]
 
 _RECALL_RTOL = 1e-12

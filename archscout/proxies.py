@@ -35,17 +35,25 @@ import numpy as np
 from ._registry import Registry
 from .errors import ConfigError, DataError, require
 
-torch = require("torch", "nn")
+require("torch", "nn")
+import torch  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from .data import SPLIT_SEED, as_splits, dataset_info  # noqa: E402
-from .space import Architecture  # noqa: E402
 from ._torch import resolve_factory, torch_threads  # noqa: E402
 from ._validate import check_int  # noqa: E402
+from .data import SPLIT_SEED, as_splits, dataset_info  # noqa: E402
+from .space import Architecture  # noqa: E402
 
-__all__ = ["PROXIES", "list_proxies", "compute_proxy", "ProxyEvaluator", "RankCorrelation",
-           "proxy_rank_correlation", "PROXY_PREFIX"]
+__all__ = [
+    "PROXIES",
+    "PROXY_PREFIX",
+    "ProxyEvaluator",
+    "RankCorrelation",
+    "compute_proxy",
+    "list_proxies",
+    "proxy_rank_correlation",
+]
 
 PROXY_PREFIX = "proxy_"
 """Metric names of :class:`ProxyEvaluator` are ``proxy_<name>``."""
@@ -54,13 +62,13 @@ ProxyFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], float]
 PROXIES: Registry[float] = Registry("proxy")
 
 
-def _weights(model: nn.Module) -> list[nn.Parameter]:
+def _weights(model: nn.Module) -> list[torch.Tensor]:
     """Weights of the conv and linear layers (the layers the gradient-based proxies score)."""
     return [m.weight for m in model.modules()
             if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)) and m.weight is not None]
 
 
-def _ce_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> list[nn.Parameter]:
+def _ce_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
     model.train()
     model.zero_grad(set_to_none=True)
     loss = nn.functional.cross_entropy(model(x), y)
@@ -98,7 +106,9 @@ def jacob_cov(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     x = x.clone().requires_grad_(True)
     out = model(x)
     out.backward(torch.ones_like(out))
-    jac = x.grad.reshape(len(x), -1).double().numpy()
+    # no gradient reached x: the output does not depend on the input, i.e. all-zero Jacobians
+    grad = x.grad if x.grad is not None else torch.zeros_like(x)
+    jac = grad.reshape(len(x), -1).double().numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
         corr = np.corrcoef(jac)
     corr = np.nan_to_num(corr, nan=0.0, posinf=0.0, neginf=0.0)  # constant Jacobians correlate with nothing

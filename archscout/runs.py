@@ -35,8 +35,19 @@ if TYPE_CHECKING:
     from .benchmarks import TabularBenchmark
     from .study import Study
 
-__all__ = ["Setting", "SECTIONS", "SearchConfig", "RunSettings", "benchmark_params", "build_benchmark",
-           "start_search", "run_search", "resume_search", "DEFAULT_STORAGE", "DEFAULT_STUDY"]
+__all__ = [
+    "DEFAULT_STORAGE",
+    "DEFAULT_STUDY",
+    "SECTIONS",
+    "RunSettings",
+    "SearchConfig",
+    "Setting",
+    "benchmark_params",
+    "build_benchmark",
+    "resume_search",
+    "run_search",
+    "start_search",
+]
 
 DEFAULT_STORAGE = os.path.join("runs", "search.db")
 DEFAULT_STUDY = "default"

@@ -451,7 +451,9 @@ def _check_same_settings(store: Storage, name: str, config: Mapping[str, Any]) -
     from .storage.base import dumps, loads
 
     stored, wanted = store.study_config(name), loads(dumps(config))
-    differ = sorted(k for k in set(stored) | set(wanted) if k not in ("archscout", "metadata") and stored.get(k) != wanted.get(k))
+    differ = sorted(
+        k for k in set(stored) | set(wanted) if k not in ("archscout", "metadata") and stored.get(k) != wanted.get(k)
+    )
     if differ:
         raise ConfigError(
             f"{store.url} already holds a study {name!r} with other settings ({', '.join(differ)} differ); "

@@ -108,7 +108,9 @@ def arch_fields(arch_column: str) -> list[str]:
         ConfigError: a malformed template.
     """
     if not isinstance(arch_column, str) or not arch_column:
-        raise ConfigError(f"arch_column must be a column name or a template like '{{link}}:{{ops}}', got {arch_column!r}")
+        raise ConfigError(
+            f"arch_column must be a column name or a template like '{{link}}:{{ops}}', got {arch_column!r}"
+        )
     if "{" not in arch_column and "}" not in arch_column:
         return [arch_column]
     try:

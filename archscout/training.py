@@ -29,7 +29,8 @@ import numpy as np
 
 from .errors import ArchscoutError, ConfigError, require
 
-torch = require("torch", "nn")
+require("torch", "nn")
+import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from ._torch import resolve_factory, torch_threads  # noqa: E402
@@ -37,7 +38,7 @@ from ._validate import check_int  # noqa: E402
 from .data import SPLIT_SEED, Splits, as_splits, dataset_info  # noqa: E402
 from .space import Architecture  # noqa: E402
 
-__all__ = ["TrainingEvaluator", "TrainResult", "TrainingDivergedError", "to_tensors", "OPTIMIZERS"]
+__all__ = ["OPTIMIZERS", "TrainResult", "TrainingDivergedError", "TrainingEvaluator", "to_tensors"]
 
 OPTIMIZERS = ("sgd", "adam")
 _DEFAULT_LR = {"sgd": 0.05, "adam": 0.003}
@@ -134,7 +135,7 @@ class TrainingEvaluator:
         self.threads = check_int("threads", threads)
         if isinstance(dataset, str):
             info = dataset_info(dataset)  # raises UnknownNameError at once
-            self.dataset_name = dataset
+            self.dataset_name: str | None = dataset
             self._splits: Splits | None = None
             shape, classes = info.input_shape, info.num_classes
         else:

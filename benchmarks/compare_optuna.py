@@ -27,8 +27,8 @@ import sys
 import time
 
 import numpy as np
-
 from _results import write_json
+
 from archscout.benchmarks import create_benchmark
 from archscout.benchmarks.runner import RunResult, run_protocol
 from archscout.benchmarks.stats import summarize
@@ -84,7 +84,7 @@ def _optuna_run(args: tuple[int, int]) -> dict:
         "report": _REP[idx],
         "overhead_s": wall - lookup_s,
         "wall_s": wall,
-        "unique": int(len(set(rows))),
+        "unique": len(set(rows)),
     }
 
 
@@ -134,7 +134,7 @@ def _check(summary: dict, runs: list[RunResult], optimum: float, budget: int) ->
 
 
 def markdown(summary: dict, methods: list[str], wall: dict[str, float]) -> str:
-    cps = [c for c in summary["checkpoints"]]
+    cps = list(summary["checkpoints"])
     lines = [
         f"Objective `{summary['objective']}` (max), table optimum {summary['optimum']:.4f}; "
         f"report `{summary['report']}` of the best-validation architecture found.",

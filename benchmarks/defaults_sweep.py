@@ -37,7 +37,8 @@ def main() -> None:
         cp = e["checkpoints"]
         print(f"| {name} | {cp['100']['hit_rate']:.0%} | {cp[str(args.budget)]['hit_rate']:.0%} | "
               f"{e['queries_to_optimum_mean']:.1f} |")
-    print(f"\n{len(SETTINGS)} settings x {args.seeds} seeds x {args.budget} queries in {time.perf_counter() - t0:.1f} s")
+    print(f"\n{len(SETTINGS)} settings x {args.seeds} seeds x {args.budget} queries "
+          f"in {time.perf_counter() - t0:.1f} s")
 
 
 if __name__ == "__main__":

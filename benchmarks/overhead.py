@@ -33,8 +33,8 @@ import tempfile
 import time
 
 import numpy as np
-
 from _results import write_json
+
 from archscout.benchmarks import create_benchmark
 
 DEFAULT_TABLE = os.path.join("..", "shared", "data", "nas-bench-201", "nb201_cifar10.csv")

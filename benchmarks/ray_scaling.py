@@ -22,8 +22,9 @@ import statistics
 import sys
 import time
 
-import archscout as asc
 from _results import write_json
+
+import archscout as asc
 from archscout.execution import ProcessExecutor, RayExecutor
 
 

@@ -17,6 +17,7 @@ Install the server binaries with ``scripts/postgres.sh``.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import glob
 import os
 import shutil
@@ -84,10 +85,8 @@ class PostgresServer:
             fn()
             return
         for name in self._created:  # external server: drop what the tests created
-            try:
+            with contextlib.suppress(Exception):
                 self.admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            except Exception:
-                pass
         self._created.clear()
 
 
@@ -159,10 +158,8 @@ def start_local_server() -> PostgresServer:
             return
         stopped.set()
         if os.path.isdir(data):
-            try:
+            with contextlib.suppress(ServerUnavailable):
                 _run([pg_ctl, "stop", "-D", data, "-m", "immediate", "-w", "-t", "30"], "pg_ctl stop", timeout=60)
-            except ServerUnavailable:
-                pass
         shutil.rmtree(folder, ignore_errors=True)
 
     try:

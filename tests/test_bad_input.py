@@ -14,13 +14,18 @@ import pytest
 
 import archscout as asc
 from archscout.benchmarks import create_benchmark
-from archscout.tables import read_columns
 from archscout.cli import main
 from archscout.errors import (
-    ArchscoutError, ConfigError, DataError, InvalidArchitectureError, StorageError, UnknownNameError,
+    ArchscoutError,
+    ConfigError,
+    DataError,
+    InvalidArchitectureError,
+    StorageError,
+    UnknownNameError,
 )
 from archscout.objectives import Constraint, Objective, parse_constraints, parse_objectives
 from archscout.storage import create_storage
+from archscout.tables import read_columns
 
 PACKAGE = Path(asc.__file__).resolve().parent
 
@@ -511,7 +516,7 @@ def test_bad_tell_keeps_every_record(told_study, bad, words):
     lambda s, t1: s.tell(t1, {"acc": 1.0}, finished_at="x"),
 ])
 def test_tell_with_badly_typed_arguments(told_study, bad):
-    study, db, t0, t1 = told_study
+    study, db, _t0, t1 = told_study
     before = _events(db)
     with pytest.raises(ConfigError):
         bad(study, t1)
@@ -668,7 +673,7 @@ def test_rejected_search_writes_no_study(capsys, macro_table, tmp_path, executio
     cfg = tmp_path / "c.toml"
     db = tmp_path / "s.db"
     cfg.write_text(TOML_BENCH.replace("{table}", str(macro_table)) + f"[study]\nbudget = 2\n[execution]\n{execution}\n")
-    code, err = cli(capsys, "search", cfg, "--no-progress", "--storage", db)
+    code, _err = cli(capsys, "search", cfg, "--no-progress", "--storage", db)
     assert code == 2
     assert not db.exists() or _events(db) == {}
 

@@ -31,7 +31,8 @@ def test_nb201_loader_values_and_fidelities(nb201_bench):
 def test_cost_columns_join_by_architecture(nb201_table, latency_table):
     b = create_benchmark("nb201", table=str(nb201_table), cost_table=str(latency_table),
                          cost_columns=["pixel3_ms", "raspi4_ms"])
-    rows = list(csv.DictReader(open(latency_table)))
+    with open(latency_table) as fh:
+        rows = list(csv.DictReader(fh))
     arch = b.space.parse(rows[0]["arch_str"])
     m = b.evaluator().lookup(arch)
     assert m["pixel3_ms"] == float(rows[0]["pixel3_ms"])

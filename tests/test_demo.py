@@ -28,7 +28,8 @@ def demo_out(tmp_path_factory):
 def test_report_files(demo_out):
     for name in ("report.html", "pareto.png", "trials.csv", "heldout.npz", "summary.json", "study.db"):
         assert (demo_out / name).is_file(), name
-    rows = list(csv.DictReader(open(demo_out / "trials.csv")))
+    with open(demo_out / "trials.csv") as fh:
+        rows = list(csv.DictReader(fh))
     assert sum(r["state"] == "complete" for r in rows) == 6
     assert {"accuracy", "latency_ms", "params_m", "peak_mem_mb"} <= set(rows[0])
     html = (demo_out / "report.html").read_text()

@@ -11,11 +11,11 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
-import archscout as asc  # noqa: E402
-from archscout.demo.space import demo_builder  # noqa: E402
-from archscout.errors import ConfigError, ConstraintError, DataError  # noqa: E402
-from archscout.export import ROW_COLUMNS, ExportedModel, export_front  # noqa: E402
-from archscout.hardware import MeasuredLatency  # noqa: E402
+import archscout as asc
+from archscout.demo.space import demo_builder
+from archscout.errors import ConfigError, ConstraintError, DataError
+from archscout.export import ROW_COLUMNS, ExportedModel, export_front
+from archscout.hardware import MeasuredLatency
 
 
 def _space() -> asc.Space:

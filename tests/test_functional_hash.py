@@ -7,7 +7,8 @@ import archscout as asc
 
 def _partition_matches(table, hashes, column):
     reps = {}
-    rows = list(csv.DictReader(open(table)))
+    with open(table) as fh:
+        rows = list(csv.DictReader(fh))
     for i, h in enumerate(hashes):
         reps.setdefault(h, i)
     return len(reps), all(reps[h] == int(r[column]) for h, r in zip(hashes, rows))
@@ -15,7 +16,8 @@ def _partition_matches(table, hashes, column):
 
 def test_nb201_hash_reproduces_iso_rep_index_exactly(nb201_table):
     sp = asc.create_space("nb201")
-    rows = list(csv.DictReader(open(nb201_table)))
+    with open(nb201_table) as fh:
+        rows = list(csv.DictReader(fh))
     hashes = [sp.parse(r["arch_str"]).functional_hash() for r in rows]
     n, same = _partition_matches(nb201_table, hashes, "iso_rep_index")
     assert len(rows) == 15625
@@ -25,7 +27,8 @@ def test_nb201_hash_reproduces_iso_rep_index_exactly(nb201_table):
 
 def test_strict_rule_reproduces_func_rep_index(nb201_table):
     sp = asc.create_space("nb201", hash_rule="strict")
-    rows = list(csv.DictReader(open(nb201_table)))
+    with open(nb201_table) as fh:
+        rows = list(csv.DictReader(fh))
     hashes = [sp.parse(r["arch_str"]).functional_hash() for r in rows]
     n, same = _partition_matches(nb201_table, hashes, "func_rep_index")
     assert n == 4930

@@ -18,8 +18,17 @@ from torch import nn  # noqa: E402
 import archscout as asc  # noqa: E402
 from archscout.errors import ConfigError, DataError, UnknownNameError  # noqa: E402
 from archscout.hardware import (  # noqa: E402
-    LatencyMeter, Measurement, analyze_module, cost_model_from_config, create_cost_model, create_device, decompose,
-    get_device, latency_metrics, list_cost_models, list_devices,
+    LatencyMeter,
+    Measurement,
+    analyze_module,
+    cost_model_from_config,
+    create_cost_model,
+    create_device,
+    decompose,
+    get_device,
+    latency_metrics,
+    list_cost_models,
+    list_devices,
 )
 
 NB201_ARCH0 = "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|"

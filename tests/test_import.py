@@ -5,7 +5,8 @@ import sys
 def test_import_is_light_and_lazy_names_resolve():
     code = (
         "import sys, archscout as asc\n"
-        "heavy = [m for m in ('torch', 'onnxruntime', 'sklearn', 'matplotlib', 'scipy', 'tqdm', 'optuna', 'ray', 'psycopg') if m in sys.modules]\n"
+        "heavy = [m for m in ('torch', 'onnxruntime', 'sklearn', 'matplotlib', 'scipy', 'tqdm', 'optuna', 'ray', "
+        "'psycopg') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
         "assert callable(asc.create_cost_model) and callable(asc.load_dataset)\n"
         "print('ok')\n"

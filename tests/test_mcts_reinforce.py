@@ -5,15 +5,14 @@ import math
 
 import numpy as np
 import pytest
+from synthetic import SPACE as NB201
+from synthetic import drive
+from synthetic import score as synthetic
 
 import archscout as asc
 from archscout.errors import ConfigError, SpaceExhaustedError
 from archscout.results import Candidate, Result
 from archscout.strategies.decisions import DecisionSpace, fit_ridge, normalized_scores
-
-from synthetic import SPACE as NB201
-from synthetic import drive
-from synthetic import score as synthetic
 
 TINY = asc.Space({"a": asc.Choice([0, 1]), "b": asc.Choice([0, 1, 2])})
 
@@ -162,7 +161,7 @@ def test_decision_paths_round_trip(space_name):
         arch = sp.sample(rng)
         steps = dec.decode(arch)
         if steps is not None:  # floats off the grid have no path
-            rebuilt, _ = dec.run(lambda slot, n, allowed, st: steps[len(st)][1])
+            rebuilt, _ = dec.run(lambda slot, n, allowed, st, steps=steps: steps[len(st)][1])
             assert rebuilt == arch
 
 

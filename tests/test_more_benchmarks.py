@@ -19,7 +19,8 @@ from archscout.space.skeleton import MODULE_KINDS
 
 
 def _rows(path, space=None):
-    rows = list(csv.DictReader(open(path, newline="")))
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
     return rows if space is None else [r for r in rows if r["search_space"] == space]
 
 

@@ -11,10 +11,16 @@ import pytest
 import archscout as asc
 from archscout.errors import ConfigError, OptionalDependencyError
 from archscout.objectives import pareto_mask
-from archscout.results import Result
 from archscout.pareto import (
-    front_recall, hv_contributions, hv_ratio, hypervolume, hypervolume_improvement, normalize, true_front,
+    front_recall,
+    hv_contributions,
+    hv_ratio,
+    hypervolume,
+    hypervolume_improvement,
+    normalize,
+    true_front,
 )
+from archscout.results import Result
 from archscout.strategies.nsga2 import crowding_distance, nondominated_ranks, rank_and_crowding
 
 

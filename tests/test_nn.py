@@ -15,7 +15,14 @@ pytest.importorskip("onnxruntime")
 import archscout as asc  # noqa: E402
 from archscout.errors import BuildError, ConfigError, UnknownNameError  # noqa: E402
 from archscout.nn import (  # noqa: E402
-    ModelFactory, build_model, create_op, export_onnx, list_builders, list_ops, onnx_parity, register_builder,
+    ModelFactory,
+    build_model,
+    create_op,
+    export_onnx,
+    list_builders,
+    list_ops,
+    onnx_parity,
+    register_builder,
 )
 
 TOL = 1e-4
@@ -227,7 +234,7 @@ def test_seed_determinism_and_global_rng_untouched():
 # --- user spaces, factories, errors ------------------------------------------------------------------------
 def tiny_builder(arch, input_shape, num_classes, hidden=8):
     """A user's own builder: a few lines."""
-    c, h, w = input_shape
+    c, _h, _w = input_shape
     layers = [create_op(f"conv{arch['kernel']}x{arch['kernel']}", c, arch["width"])]
     layers += [create_op("conv3x3", arch["width"], arch["width"]) for _ in range(arch["depth"] - 1)]
     head = [torch.nn.Linear(arch["width"], hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, num_classes)]

@@ -8,13 +8,12 @@ import random
 
 import numpy as np
 import pytest
+from synthetic import SPACE, drive, score
 
 import archscout as asc
 from archscout.results import Candidate, Result
 from archscout.strategies import list_strategies
 from archscout.strategies.surrogate import IncrementalGP
-
-from synthetic import SPACE, drive, score
 
 HAS_OPTUNA = importlib.util.find_spec("optuna") is not None
 NAMES = [n for n in list_strategies() if HAS_OPTUNA or "optuna" not in n]

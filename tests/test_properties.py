@@ -63,7 +63,7 @@ def _declared() -> dict[str, asc.Space]:
     }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def spaces() -> dict[str, asc.Space]:
     out = {f"registered:{n}": create_space(n) for n in list_spaces()}
     out.update(_declared())

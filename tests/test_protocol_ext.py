@@ -99,7 +99,9 @@ def test_hv_ratio_is_one_when_the_whole_front_is_found(tmp_path):
 
 def test_mann_whitney_by_hand(nb201_bench):
     opt = nb201_bench.optimum()
-    mk = lambda name, seed, vals: RunResult(name, seed, np.array(vals), np.array(vals), np.arange(len(vals), dtype=float), 0.0)
+    def mk(name, seed, vals):
+        return RunResult(name, seed, np.array(vals), np.array(vals), np.arange(len(vals), dtype=float), 0.0)
+
     runs = [mk("a", i, [opt, opt]) for i in range(4)] + [mk("b", i, [opt, opt]) for i in range(4)] \
         + [mk("c", i, [80.0 + i, 81.0 + i]) for i in range(4)]
     s = summarize(runs, nb201_bench, 2, [1, 2], baseline="a")

@@ -15,7 +15,10 @@ from torch import nn  # noqa: E402
 import archscout as asc  # noqa: E402
 from archscout.errors import ConfigError, DataError, UnknownNameError  # noqa: E402
 from archscout.proxies import (  # noqa: E402
-    ProxyEvaluator, compute_proxy, list_proxies, proxy_rank_correlation,
+    ProxyEvaluator,
+    compute_proxy,
+    list_proxies,
+    proxy_rank_correlation,
 )
 from archscout.results import Trial  # noqa: E402
 

@@ -19,10 +19,10 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from faults import FAULT_KINDS, SOAK_SPACE, FaultyEvaluator, drive, quick_score
 
 import archscout as asc
 from archscout.errors import StorageError
-from faults import FAULT_KINDS, SOAK_SPACE, FaultyEvaluator, drive, quick_score
 
 SPAWN = multiprocessing.get_context("spawn")
 
@@ -302,8 +302,9 @@ def test_kill_minus_nine_at_ten_random_moments(nb201_table, tmp_path):
     vals = {}
     import csv
 
-    for r in csv.DictReader(open(nb201_table)):
-        vals[r["arch_str"]] = float(r["valid_acc_200ep"])
+    with open(nb201_table) as fh:
+        for r in csv.DictReader(fh):
+            vals[r["arch_str"]] = float(r["valid_acc_200ep"])
     assert all(t.metrics["valid_acc_200ep"] == vals[str(t.arch)] for t in study.trials)
     json.dumps([t.to_json() for t in study.trials])
     study.close()

@@ -1,17 +1,19 @@
 import csv
 
+from test_study import ConvCount, synthetic
+
 import archscout as asc
 from archscout.reports.study_report import plot_pareto, write_html_report, write_trials_csv
 
-from test_study import ConvCount, synthetic
-
 
 def test_study_report_files(tmp_path):
-    study = asc.create_study("nb201", objectives=[asc.Objective("acc", "max"), asc.Objective("latency_ms", "min", "ms")],
+    study = asc.create_study("nb201",
+                             objectives=[asc.Objective("acc", "max"), asc.Objective("latency_ms", "min", "ms")],
                              constraints=["convs<=3", "latency_ms<=4"], cost_models={"convs": ConvCount()}, seed=0)
     study.optimize(synthetic, budget=25)
     write_trials_csv(study, str(tmp_path / "trials.csv"))
-    rows = list(csv.DictReader(open(tmp_path / "trials.csv")))
+    with open(tmp_path / "trials.csv") as fh:
+        rows = list(csv.DictReader(fh))
     assert len(rows) == len(study.trials)
     assert {"number", "state", "arch", "acc", "latency_ms", "convs", "error"} <= set(rows[0])
     front = study.pareto_front()
@@ -22,7 +24,8 @@ def test_study_report_files(tmp_path):
              "latency_ms_measured": remeasured[t.number]} for t in front]
     path = write_html_report(study, str(tmp_path), rows, ["name", "acc", "latency_ms", "latency_ms_measured"],
                              notes=["<script>not code</script>"])
-    text = open(path).read()
+    with open(path) as fh:
+        text = fh.read()
     assert "pareto.png" in text and "trials.csv" in text
     assert "<script>" not in text  # everything user-given is escaped
     assert text.count("<tr>") == 1 + len(front) + 1 + len(study.trials)

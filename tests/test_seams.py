@@ -167,7 +167,8 @@ def test_capabilities_are_enforced():
         asc.create_study(SPACE, objectives=["acc", ("latency_ms", "min")], strategy="rea")
     with pytest.raises(ConfigError, match="needs several fidelities"):
         asc.create_study(SPACE, objectives=["acc"], strategy="hyperband")
-    assert asc.create_study(SPACE, objectives=["acc"], strategy="hyperband", fidelities=[12, 200]).ask().fidelity == 12.0
+    study = asc.create_study(SPACE, objectives=["acc"], strategy="hyperband", fidelities=[12, 200])
+    assert study.ask().fidelity == 12.0
 
 
 def test_strategy_is_abstract():

@@ -204,12 +204,12 @@ def test_postgres_lost_connection_inside_locked_rolls_back(postgres_url):
         kill_connections(postgres_url)
         s.append("a", "ask", 1, {})
     assert s.events("a") == []
-    with pytest.raises(StorageError, match="lost the connection.*rolled back"):
-        with s.locked("a"):  # a block that swallows the error does not commit half of its writes
-            s.append("a", "ask", 0, {})
-            kill_connections(postgres_url)
-            with pytest.raises(StorageError):
-                s.append("a", "ask", 1, {})
+    # a block that swallows the error does not commit half of its writes
+    with pytest.raises(StorageError, match="lost the connection.*rolled back"), s.locked("a"):
+        s.append("a", "ask", 0, {})
+        kill_connections(postgres_url)
+        with pytest.raises(StorageError):
+            s.append("a", "ask", 1, {})
     assert s.events("a") == []
     s.close()
 

@@ -15,7 +15,11 @@ from archscout.benchmarks import TabularBenchmark, create_benchmark
 from archscout.benchmarks.protocol import make_study
 from archscout.errors import ConfigError, DataError
 from archscout.hardware import (
-    TableCost, TableLatency, cost_model_from_config, cost_models_from_config, create_cost_model,
+    TableCost,
+    TableLatency,
+    cost_model_from_config,
+    cost_models_from_config,
+    create_cost_model,
 )
 
 ARCHS = [  # NB201 cells; the last two compute one function under the "nb201" hash rule (dead paths collapse)

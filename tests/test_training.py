@@ -15,7 +15,12 @@ from torch import nn  # noqa: E402
 
 import archscout as asc  # noqa: E402
 from archscout.data import (  # noqa: E402
-    ArrayDataset, as_splits, dataset_info, list_datasets, load_dataset, make_splits,
+    ArrayDataset,
+    as_splits,
+    dataset_info,
+    list_datasets,
+    load_dataset,
+    make_splits,
 )
 from archscout.errors import ConfigError, DataError, UnknownNameError  # noqa: E402
 from archscout.training import TrainingDivergedError, TrainingEvaluator, TrainResult  # noqa: E402

@@ -7,14 +7,19 @@ from typing import Any
 
 from .._registry import Registry
 from ..space import Space, create_space
+from ..tables import read_columns
 from .nb201 import nb201
 from .nbgraph import nbgraph
-from ..tables import read_columns
 from .tabular import TabularBenchmark, TabularEvaluator
 from .transnas import transnas_macro, transnas_micro
 
 __all__ = [
-    "TabularBenchmark", "TabularEvaluator", "read_columns", "BENCHMARKS", "list_benchmarks", "create_benchmark",
+    "BENCHMARKS",
+    "TabularBenchmark",
+    "TabularEvaluator",
+    "create_benchmark",
+    "list_benchmarks",
+    "read_columns",
 ]
 
 BENCHMARKS: Registry[TabularBenchmark] = Registry("benchmark")

@@ -58,7 +58,7 @@ def nb201(
                 if cand in header:
                     low[m] = cand
                     break
-    fidelities = {200: {m: m for m in wanted}, 12: low} if low else None
+    fidelities: dict[float, dict[str, str]] | None = {200: {m: m for m in wanted}, 12: low} if low else None
     if epoch_time_column and header and epoch_time_column not in header:
         epoch_time_column = None
     return TabularBenchmark(

@@ -17,7 +17,7 @@ from ..space.linkops import NBGRAPH_OPS
 from ..tables import read_columns, table_path
 from .tabular import TabularBenchmark
 
-__all__ = ["nbgraph", "NBGRAPH_ARCH_COLUMN"]
+__all__ = ["NBGRAPH_ARCH_COLUMN", "nbgraph"]
 
 NBGRAPH_ARCH_COLUMN = "{link}:{ops}"
 

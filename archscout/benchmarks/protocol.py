@@ -18,6 +18,14 @@ from .runner import COST_MODES, RunResult, make_study, run_one, run_protocol
 from .stats import DEFAULT_CHECKPOINTS, DEFAULT_REGRET_LEVELS, summarize
 
 __all__ = [
-    "RunResult", "run_one", "run_protocol", "summarize", "format_table", "plot_anytime", "make_study",
-    "DEFAULT_CHECKPOINTS", "DEFAULT_REGRET_LEVELS", "COST_MODES",
+    "COST_MODES",
+    "DEFAULT_CHECKPOINTS",
+    "DEFAULT_REGRET_LEVELS",
+    "RunResult",
+    "format_table",
+    "make_study",
+    "plot_anytime",
+    "run_one",
+    "run_protocol",
+    "summarize",
 ]

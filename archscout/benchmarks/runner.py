@@ -23,7 +23,7 @@ from ..execution import SimulatedExecutor
 from ..strategies import STRATEGIES
 from .tabular import TabularBenchmark
 
-__all__ = ["RunResult", "run_one", "run_protocol", "make_study", "COST_MODES"]
+__all__ = ["COST_MODES", "RunResult", "make_study", "run_one", "run_protocol"]
 
 COST_MODES = ("cheap", "evaluated")
 
@@ -207,7 +207,9 @@ def run_protocol(
         raise ConfigError("give at least one strategy")
     specs = [_spec(s) for s in strategies]
     _check_options(benchmark, cost_column, cost_mode, multi_fidelity)
-    options = {"cost_column": cost_column, "cost_mode": cost_mode, "multi_fidelity": bool(multi_fidelity)}
+    options: dict[str, Any] = {
+        "cost_column": cost_column, "cost_mode": cost_mode, "multi_fidelity": bool(multi_fidelity),
+    }
     jobs = [(s, seed, budget, sim_workers, options) for s in specs for seed in seed_list]
     if workers <= 1 or len(jobs) == 1:
         return [run_one(benchmark, s, seed, budget, sim_workers, **options) for s, seed, _, _, _ in jobs]

@@ -25,7 +25,7 @@ from ..errors import ConfigError
 from .runner import RunResult
 from .tabular import TabularBenchmark
 
-__all__ = ["summarize", "DEFAULT_CHECKPOINTS", "DEFAULT_REGRET_LEVELS"]
+__all__ = ["DEFAULT_CHECKPOINTS", "DEFAULT_REGRET_LEVELS", "summarize"]
 
 DEFAULT_CHECKPOINTS = (10, 25, 50, 100, 150, 200, 300, 500, 1000)
 DEFAULT_REGRET_LEVELS = (1.0, 0.5, 0.3, 0.1, 0.05, 0.0)
@@ -196,7 +196,7 @@ def summarize(runs: Sequence[RunResult], benchmark: TabularBenchmark, budget: in
         table_pts = np.column_stack([benchmark.columns[obj.name], benchmark.columns[cost_column]])
         front = true_front(table_pts, directions)
         out.update({"cost_column": cost_column, "cost_mode": cost_mode, "directions": directions,
-                    "front_size": int(len(front.points))})
+                    "front_size": len(front.points)})
         grid = sorted(set(np.unique(np.linspace(1, budget, min(_CURVE_POINTS, budget)).round().astype(int)).tolist())
                       | set(cps))
     per_seed_stat: dict[str, dict[int, np.ndarray]] = {}  # strategy -> checkpoint -> per-seed value tested
@@ -243,7 +243,7 @@ def summarize(runs: Sequence[RunResult], benchmark: TabularBenchmark, budget: in
             # the (objective, cost) points of the first c queries that count (full fidelity)
             counted = [np.cumsum(m) for m in masks]
 
-            def upto(i: int, c: int) -> np.ndarray:
+            def upto(i: int, c: int, counted: list[np.ndarray] = counted, pts: list[np.ndarray] = pts) -> np.ndarray:
                 n = int(counted[i][min(c, len(counted[i])) - 1]) if len(counted[i]) else 0
                 return pts[i][:n]
 

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import ConfigError, DataError, InvalidArchitectureError
-from ..tables import KEYS, LINE, arch_fields, arch_strings, file_stamp, read_columns, table_path
 from ..objectives import Objective
 from ..space import Architecture, Space
+from ..tables import KEYS, LINE, arch_fields, arch_strings, file_stamp, read_columns, table_path
 
 if TYPE_CHECKING:
     from ..hardware.table import TableCost
@@ -132,7 +132,9 @@ class TabularBenchmark:
             j = self.keys.get(k)
             if j is not None:
                 if self.key == "values":
-                    raise DataError(f"{self.table}:{lines[i]}: architecture {text!r} appears twice (first on line {lines[j]})")
+                    raise DataError(
+                        f"{self.table}:{lines[i]}: architecture {text!r} appears twice (first on line {lines[j]})"
+                    )
                 raise DataError(
                     f"{self.table}:{lines[i]}: architecture {text!r} is functionally equal to {texts[j]!r} on line "
                     f"{lines[j]}; a table keyed by functional class must hold one row per class (or use key='values')"
@@ -163,7 +165,9 @@ class TabularBenchmark:
             if unknown:
                 raise ConfigError(f"fidelity {f} maps unknown metrics {sorted(unknown)}; load them as metrics")
             self.fidelities[float(f)] = _Fidelity(dict(cols))
-        self.max_fidelity = max_fidelity if max_fidelity is not None else (max(self.fidelities) if self.fidelities else None)
+        self.max_fidelity = (
+            max_fidelity if max_fidelity is not None else (max(self.fidelities) if self.fidelities else None)
+        )
         if self.max_fidelity is not None and self.max_fidelity not in self.fidelities:
             self.fidelities[float(self.max_fidelity)] = _Fidelity({m: m for m in self.metric_names})
 
@@ -194,7 +198,9 @@ class TabularBenchmark:
         for c in self.cost_columns:
             missing = int(np.sum(~np.isfinite(self.columns[c])))
             if missing:
-                raise DataError(f"cost table {path!r} column {c!r} lacks a value for {missing} architectures of {self.table!r}")
+                raise DataError(
+                    f"cost table {path!r} column {c!r} lacks a value for {missing} architectures of {self.table!r}"
+                )
         self._cost_exact = len(matched) == len(texts)
 
     # --- queries -----------------------------------------------------------------------------------

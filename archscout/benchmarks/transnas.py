@@ -14,7 +14,7 @@ from ..space import create_space
 from ..tables import table_path
 from .tabular import TabularBenchmark
 
-__all__ = ["transnas_micro", "transnas_macro", "default_direction"]
+__all__ = ["default_direction", "transnas_macro", "transnas_micro"]
 
 
 def default_direction(objective: str) -> str:

@@ -3,4 +3,4 @@
 from .run import DemoSettings, run_demo
 from .space import DEMO_OPS, demo_builder, demo_space
 
-__all__ = ["DemoSettings", "run_demo", "DEMO_OPS", "demo_builder", "demo_space"]
+__all__ = ["DEMO_OPS", "DemoSettings", "demo_builder", "demo_space", "run_demo"]

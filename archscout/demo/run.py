@@ -21,7 +21,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -31,6 +31,8 @@ from .space import demo_builder, demo_space
 
 if TYPE_CHECKING:
     from ..export import ExportedModel
+    from ..hardware.predictor import LearnedLatency
+    from ..space import Architecture
 
 __all__ = ["DemoSettings", "run_demo"]
 
@@ -100,7 +102,8 @@ def run_demo(out: str, settings: DemoSettings | None = None, progress: bool = Tr
     # 1. calibration: measured latency of a seeded sample, learned predictor
     meter = create_cost_model("measured-latency", device="cpu-ort", factory=factory, repeats=50, warmup=20)
     rng = np.random.default_rng(s.seed + 10_000)
-    calib, seen = [], set()
+    calib: list[Architecture] = []
+    seen: set[str] = set()
     while len(calib) < s.calibration:
         a = space.sample(rng)
         if a.functional_hash() not in seen:
@@ -108,7 +111,7 @@ def run_demo(out: str, settings: DemoSettings | None = None, progress: bool = Tr
             calib.append(a)
     _log(f"calibrating: measuring {len(calib)} architectures on this CPU (ONNX Runtime, batch 1, 1 thread)")
     lat = [meter.predict(a) for a in calib]
-    predictor = create_cost_model("learned-latency", device="cpu-ort", factory=factory)
+    predictor = cast("LearnedLatency", create_cost_model("learned-latency", device="cpu-ort", factory=factory))
     predictor.fit(calib, lat)
     val = predictor.validation_report()
     budget_ms = float(s.latency_budget_ms) if s.latency_budget_ms is not None else float(np.median(lat))

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..space import Choice, Ordinal, Space, Stages
 
-__all__ = ["DEMO_OPS", "demo_space", "demo_builder"]
+__all__ = ["DEMO_OPS", "demo_builder", "demo_space"]
 
 # one op per family of the library: convolution, depthwise-separable, MBConv (+SE), attention hybrid, pooling, identity
 DEMO_OPS = ("conv3x3", "dwsep3x3", "mbconv_k3_e4", "mbconv_k5_e4_se", "attn2", "maxpool3x3", "identity")

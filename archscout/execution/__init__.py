@@ -7,18 +7,49 @@ from typing import Any
 from .._registry import Registry
 from ..errors import ConfigError
 from .base import (
-    FAILURE_ERROR, FAILURE_INVALID, FAILURE_TIMEOUT, FAILURE_WORKER_DIED, FAILURES, Completion, Evaluator, Executor,
+    FAILURE_ERROR,
+    FAILURE_INVALID,
+    FAILURE_TIMEOUT,
+    FAILURE_WORKER_DIED,
+    FAILURES,
+    Completion,
+    Evaluator,
+    Executor,
     ExecutorCapabilities,
-    FunctionEvaluator, Job, Outcome, as_evaluator, evaluation_outcome, run_evaluation,
+    FunctionEvaluator,
+    Job,
+    Outcome,
+    as_evaluator,
+    evaluation_outcome,
+    run_evaluation,
 )
 from .executors import InlineExecutor, ProcessExecutor, SimulatedExecutor
 from .ray_executor import RayExecutor  # imports Ray only when it starts
 
 __all__ = [
-    "Completion", "Evaluator", "Executor", "ExecutorCapabilities", "FunctionEvaluator", "Job", "Outcome", "as_evaluator", "run_evaluation",
-    "evaluation_outcome", "FAILURE_ERROR", "FAILURE_INVALID", "FAILURE_TIMEOUT", "FAILURE_WORKER_DIED", "FAILURES",
-    "InlineExecutor", "ProcessExecutor", "SimulatedExecutor", "RayExecutor",
-    "EXECUTORS", "list_executors", "create_executor", "register_executor",
+    "EXECUTORS",
+    "FAILURES",
+    "FAILURE_ERROR",
+    "FAILURE_INVALID",
+    "FAILURE_TIMEOUT",
+    "FAILURE_WORKER_DIED",
+    "Completion",
+    "Evaluator",
+    "Executor",
+    "ExecutorCapabilities",
+    "FunctionEvaluator",
+    "InlineExecutor",
+    "Job",
+    "Outcome",
+    "ProcessExecutor",
+    "RayExecutor",
+    "SimulatedExecutor",
+    "as_evaluator",
+    "create_executor",
+    "evaluation_outcome",
+    "list_executors",
+    "register_executor",
+    "run_evaluation",
 ]
 
 EXECUTORS: Registry[Executor] = Registry("executor")

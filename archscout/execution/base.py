@@ -18,11 +18,29 @@ from ..errors import ConfigError
 from ..space import Architecture
 
 __all__ = [
-    "Evaluator", "FunctionEvaluator", "WithCosts", "Job", "Completion", "Executor", "ExecutorCapabilities", "Outcome",
-    "run_evaluation", "evaluation_outcome", "as_evaluator", "time_limit", "alarm_usable", "EvaluationTimeout",
+    "FAILURES",
+    "FAILURE_ERROR",
+    "FAILURE_INVALID",
+    "FAILURE_TIMEOUT",
+    "FAILURE_WORKER_DIED",
+    "Completion",
+    "EvaluationTimeout",
+    "Evaluator",
+    "Executor",
+    "ExecutorCapabilities",
+    "FunctionEvaluator",
+    "Job",
+    "Outcome",
+    "WithCosts",
+    "alarm_usable",
+    "as_evaluator",
+    "check_timeout",
+    "check_workers",
+    "evaluation_outcome",
+    "pid_alive",
+    "run_evaluation",
+    "time_limit",
     "timeout_message",
-    "check_workers", "check_timeout", "pid_alive",
-    "FAILURE_ERROR", "FAILURE_INVALID", "FAILURE_TIMEOUT", "FAILURE_WORKER_DIED", "FAILURES",
 ]
 
 #: Failure categories of a :class:`Completion` (``Completion.failure``).

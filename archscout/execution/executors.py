@@ -7,8 +7,18 @@ import time
 
 from ..errors import ConfigError
 from .base import (
-    FAILURE_TIMEOUT, Completion, Evaluator, Executor, ExecutorCapabilities, Job, Outcome, alarm_usable, check_timeout, check_workers,
-    evaluation_outcome, timeout_message,
+    FAILURE_TIMEOUT,
+    Completion,
+    Evaluator,
+    Executor,
+    ExecutorCapabilities,
+    Job,
+    Outcome,
+    alarm_usable,
+    check_timeout,
+    check_workers,
+    evaluation_outcome,
+    timeout_message,
 )
 from .pool import ProcessExecutor
 
@@ -90,7 +100,7 @@ class SimulatedExecutor(Executor):
         duration = None
         if hasattr(self.evaluator, "duration"):
             try:
-                duration = self.evaluator.duration(job.arch, job.fidelity)  # type: ignore[attr-defined]
+                duration = self.evaluator.duration(job.arch, job.fidelity)
             except Exception:  # noqa: BLE001
                 duration = None
         duration = 1.0 if duration is None or not duration >= 0 else float(duration)

@@ -3,6 +3,7 @@ fails only its own job."""
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import pickle
@@ -19,8 +20,20 @@ from typing import Any
 
 from ..errors import ConfigError
 from .base import (
-    FAILURE_ERROR, FAILURE_TIMEOUT, FAILURE_WORKER_DIED, Completion, Evaluator, Executor, ExecutorCapabilities, Job, Outcome,
-    check_timeout, check_workers, evaluation_outcome, pid_alive, timeout_message,
+    FAILURE_ERROR,
+    FAILURE_TIMEOUT,
+    FAILURE_WORKER_DIED,
+    Completion,
+    Evaluator,
+    Executor,
+    ExecutorCapabilities,
+    Job,
+    Outcome,
+    check_timeout,
+    check_workers,
+    evaluation_outcome,
+    pid_alive,
+    timeout_message,
 )
 
 __all__ = ["ProcessExecutor"]
@@ -122,10 +135,8 @@ def _reap(w: _Worker, kill: bool = False) -> None:
     if w.process.is_alive():  # pragma: no cover - SIGTERM ignored by the evaluator
         w.process.kill()
         w.process.join(timeout=2.0)
-    try:
+    with contextlib.suppress(ValueError):  # pragma: no cover - still running after SIGKILL (uninterruptible sleep)
         w.process.close()
-    except ValueError:  # pragma: no cover - still running after SIGKILL (uninterruptible sleep)
-        pass
 
 
 def _stop_workers(slots: list[_Worker | None]) -> None:
@@ -198,7 +209,8 @@ class ProcessExecutor(Executor):
                 f"or use executor='inline'") from None
         super().start(evaluator)
         self._payload = payload
-        self._ctx = multiprocessing.get_context(self.start_method)
+        # get_context(str) is typed as BaseContext, which lacks Process; the concrete contexts all have it
+        self._ctx: Any = multiprocessing.get_context(self.start_method)
         self._slots.extend(self._spawn(send=False) for _ in range(self.workers))
         for w in self._slots:  # sent once all have started, so that their start-ups overlap
             self._send_evaluator(w)  # type: ignore[arg-type]
@@ -214,10 +226,8 @@ class ProcessExecutor(Executor):
         return w
 
     def _send_evaluator(self, w: _Worker) -> None:
-        try:
+        with contextlib.suppress(OSError):  # died at once: noticed when it is given a job
             w.conn.send_bytes(self._payload)
-        except OSError:  # died at once: noticed when it is given a job
-            pass
 
     def shutdown(self) -> None:
         """Stop every worker at once (SIGTERM, then SIGKILL after a 1 s grace period); running jobs are dropped."""
@@ -253,10 +263,8 @@ class ProcessExecutor(Executor):
                                              f"({type(e).__name__}: {e})", t, t, FAILURE_ERROR))
                 continue
             w.job, w.sent_at = job, time.time()
-            try:
+            with contextlib.suppress(OSError):  # it died just now: poll() sees it and fails the job
                 w.conn.send_bytes(data)
-            except OSError:  # it died just now: poll() sees it and fails the job
-                pass
 
     def free_slots(self) -> int:
         busy = sum(1 for w in self._slots if w is not None and w.job is not None)

@@ -5,6 +5,7 @@ Ray is imported only when the executor starts (``pip install 'archscout[ray]'``)
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -12,9 +13,19 @@ from typing import Any
 
 from ..errors import ConfigError, require
 from .base import (
+    FAILURE_ERROR,
+    FAILURE_TIMEOUT,
+    FAILURE_WORKER_DIED,
+    Completion,
+    Evaluator,
+    Executor,
     ExecutorCapabilities,
-    FAILURE_ERROR, FAILURE_TIMEOUT, FAILURE_WORKER_DIED, Completion, Evaluator, Executor, Job,
-    alarm_usable, check_timeout, check_workers, evaluation_outcome, timeout_message,
+    Job,
+    alarm_usable,
+    check_timeout,
+    check_workers,
+    evaluation_outcome,
+    timeout_message,
 )
 
 __all__ = ["RayExecutor"]
@@ -167,10 +178,8 @@ class RayExecutor(Executor):
         ray = self._ray
         if ray is not None and ray.is_initialized():
             for ref in self._running:
-                try:
+                with contextlib.suppress(Exception):  # already finished or its worker already gone
                     ray.cancel(ref, force=True)
-                except Exception:  # noqa: BLE001 - already finished or its worker already gone
-                    pass
         self._running.clear()
         self._evaluator_ref = None
         self._task = None
@@ -232,10 +241,8 @@ class RayExecutor(Executor):
         for ref, (job, submitted) in list(self._running.items()):
             if now - submitted >= self._cancel_after_s():
                 del self._running[ref]
-                try:
+                with contextlib.suppress(Exception):  # finished meanwhile or its worker already gone
                     self._ray.cancel(ref, force=True)
-                except Exception:  # noqa: BLE001 - finished meanwhile or its worker already gone
-                    pass
                 out.append(Completion(
                     job.number, None, f"{timeout_message(now - submitted, self.timeout_s)} since submission: the "
                     f"evaluation did not stop at its time limit (stuck in native code?) or its task never started; "

@@ -11,24 +11,55 @@ Importing this package does not import torch, onnxruntime or scikit-learn; they 
 measured or fitted (``pip install 'archscout[nn]'``).
 """
 
+from .analytic import FlopsModel, LayerRecord, ModuleStats, ParamsModel, PeakMemModel, analyze_module
 from .base import (
-    COST_MODELS, CostModel, Measurement, cost_model_from_config, cost_models_from_config, create_cost_model,
-    latency_metrics, list_cost_models, register_cost_model,
+    COST_MODELS,
+    CostModel,
+    Measurement,
+    cost_model_from_config,
+    cost_models_from_config,
+    create_cost_model,
+    latency_metrics,
+    list_cost_models,
+    register_cost_model,
 )
 from .devices import DEVICES, DeviceProfile, create_device, get_device, list_devices, register_device
-from .analytic import FlopsModel, LayerRecord, ModuleStats, ParamsModel, PeakMemModel, analyze_module
-from .measure import LatencyMeter, MeasuredLatency
+from .latency_bench import add_latency_bench_parser, run_latency_bench
 from .lut import LUTLatency, Unit, decompose
+from .measure import LatencyMeter, MeasuredLatency
 from .predictor import LearnedLatency
 from .table import TableCost, TableLatency
-from .latency_bench import add_latency_bench_parser, run_latency_bench
 
 __all__ = [
-    "CostModel", "Measurement", "COST_MODELS", "list_cost_models", "create_cost_model", "cost_model_from_config",
-    "cost_models_from_config", "register_cost_model",
-    "latency_metrics", "DeviceProfile", "DEVICES", "list_devices", "create_device", "get_device", "register_device",
-    "ParamsModel", "FlopsModel", "PeakMemModel", "analyze_module", "ModuleStats", "LayerRecord",
-    "LatencyMeter", "MeasuredLatency", "LUTLatency", "Unit", "decompose", "LearnedLatency", "TableCost",
+    "COST_MODELS",
+    "DEVICES",
+    "CostModel",
+    "DeviceProfile",
+    "FlopsModel",
+    "LUTLatency",
+    "LatencyMeter",
+    "LayerRecord",
+    "LearnedLatency",
+    "MeasuredLatency",
+    "Measurement",
+    "ModuleStats",
+    "ParamsModel",
+    "PeakMemModel",
+    "TableCost",
     "TableLatency",
-    "run_latency_bench", "add_latency_bench_parser",
+    "Unit",
+    "add_latency_bench_parser",
+    "analyze_module",
+    "cost_model_from_config",
+    "cost_models_from_config",
+    "create_cost_model",
+    "create_device",
+    "decompose",
+    "get_device",
+    "latency_metrics",
+    "list_cost_models",
+    "list_devices",
+    "register_cost_model",
+    "register_device",
+    "run_latency_bench",
 ]

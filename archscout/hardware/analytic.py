@@ -22,15 +22,26 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .._torch import torch_threads
 from ..errors import BuildError, require
 from ..space import Architecture
 from .base import (
-    CostModel, register_cost_model, factory_config, factory_key,
+    CostModel,
+    factory_config,
+    factory_key,
+    register_cost_model,
 )
-from .._torch import torch_threads
 
-__all__ = ["LayerRecord", "ModuleStats", "analyze_module", "AnalyticCostModel", "ParamsModel", "FlopsModel",
-           "PeakMemModel", "model_stats"]
+__all__ = [
+    "AnalyticCostModel",
+    "FlopsModel",
+    "LayerRecord",
+    "ModuleStats",
+    "ParamsModel",
+    "PeakMemModel",
+    "analyze_module",
+    "model_stats",
+]
 
 
 @dataclass(frozen=True)
@@ -140,7 +151,7 @@ def analyze_module(module: Any, input_shape: Sequence[int], batch_size: int = 1)
         counter = FlopCounterMode(display=False)
         with torch_threads(1), torch.no_grad(), counter:
             module(x)
-    except Exception as e:  # noqa: BLE001 - any failure of a user's network is reported the same way
+    except Exception as e:  # any failure of a user's network is reported the same way
         raise BuildError(f"forward pass on input {tuple(x.shape)} failed: {type(e).__name__}: {e}") from e
     finally:
         for h in handles:

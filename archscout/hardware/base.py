@@ -26,9 +26,18 @@ from ..errors import ConfigError, DataError, UnknownNameError
 from ..space import Architecture
 
 __all__ = [
-    "CostModel", "Measurement", "COST_MODELS", "list_cost_models", "create_cost_model", "cost_model_from_config",
-    "cost_models_from_config", "register_cost_model",
-    "factory_config", "factory_key", "resolve_input_shape", "latency_metrics",
+    "COST_MODELS",
+    "CostModel",
+    "Measurement",
+    "cost_model_from_config",
+    "cost_models_from_config",
+    "create_cost_model",
+    "factory_config",
+    "factory_key",
+    "latency_metrics",
+    "list_cost_models",
+    "register_cost_model",
+    "resolve_input_shape",
 ]
 
 
@@ -168,7 +177,7 @@ def factory_config(factory: Any) -> dict[str, Any] | None:
         cfg = to_config()
     except Exception:  # noqa: BLE001 - a user callable with an odd to_config is just not serialisable
         return None
-    return cfg if isinstance(cfg, Mapping) else None
+    return dict(cfg) if isinstance(cfg, Mapping) else None
 
 
 def factory_key(factory: Any) -> str:
@@ -196,7 +205,8 @@ def resolve_input_shape(input_shape: Sequence[int] | None, factory: Any) -> tupl
     return out
 
 
-def latency_metrics(predicted: Sequence[float], measured: Sequence[float]) -> dict[str, float]:
+def latency_metrics(predicted: Sequence[float] | np.ndarray,
+                    measured: Sequence[float] | np.ndarray) -> dict[str, float]:
     """Error of predictions against measurements (same units, same order).
 
     Returns:
@@ -218,7 +228,7 @@ def latency_metrics(predicted: Sequence[float], measured: Sequence[float]) -> di
         "mape": float(100.0 * np.mean(rel)),
         "spearman": _spearman(p, m),
         "rmse": float(np.sqrt(np.mean((p - m) ** 2))),
-        "n": int(len(p)),
+        "n": len(p),
     }
 
 

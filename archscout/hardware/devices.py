@@ -17,10 +17,19 @@ from functools import lru_cache
 from typing import Any
 
 from .._registry import Registry
-from ..errors import ConfigError
 from .._validate import check_int
+from ..errors import ConfigError
 
-__all__ = ["DEVICES", "NB201_COLUMNS", "RUNTIMES", "DeviceProfile", "create_device", "get_device", "list_devices", "register_device"]
+__all__ = [
+    "DEVICES",
+    "NB201_COLUMNS",
+    "RUNTIMES",
+    "DeviceProfile",
+    "create_device",
+    "get_device",
+    "list_devices",
+    "register_device",
+]
 
 RUNTIMES = ("onnxruntime", "torch")
 

@@ -18,17 +18,17 @@ from typing import Any
 
 import numpy as np
 
+from .._validate import check_int
 from ..errors import ConfigError, SpaceExhaustedError
 from ..space import Architecture, Space, create_space
 from .analytic import FlopsModel
-from .._validate import check_int
 from .base import latency_metrics
 from .devices import DeviceProfile, get_device
 from .lut import LUTLatency
 from .measure import MeasuredLatency
 from .predictor import MODELS, LearnedLatency
 
-__all__ = ["run_latency_bench", "add_latency_bench_parser", "cmd_latency_bench", "sample_distinct"]
+__all__ = ["add_latency_bench_parser", "cmd_latency_bench", "run_latency_bench", "sample_distinct"]
 
 
 def sample_distinct(space: Space, n: int, rng: np.random.Generator, max_tries: int | None = None) -> list[Architecture]:

@@ -22,16 +22,18 @@ from typing import Any
 
 import numpy as np
 
+from .._torch import torch_threads
 from ..errors import BuildError, ConfigError, DataError, require
 from ..space import Architecture
 from .base import (
-    CostModel, register_cost_model, factory_config,
+    CostModel,
+    factory_config,
+    register_cost_model,
 )
-from .._torch import torch_threads
 from .devices import DeviceProfile, get_device
 from .measure import LatencyMeter, check_reference, reference_arch, reference_config
 
-__all__ = ["Unit", "decompose", "module_signature", "LUTLatency"]
+__all__ = ["LUTLatency", "Unit", "decompose", "module_signature"]
 
 DEFAULT_TRANSPARENT = ("Sequential", "ModuleList", "ModuleDict")
 _SIMPLE = (bool, int, float, str, type(None))
@@ -100,7 +102,7 @@ def _forward(module: Any, input_shape: tuple[int, ...], torch, run: Callable[[An
     try:
         with torch.no_grad():
             (run or module)(x)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         raise BuildError(f"forward pass on input {tuple(x.shape)} failed: {type(e).__name__}: {e}") from e
 
 
@@ -134,7 +136,7 @@ def _fx_units(gm: Any, input_shape: tuple[int, ...], transparent: tuple[str, ...
         env: dict[Any, Any] = {}
         inputs: list[Any] = []
 
-        def arg(n: Any) -> Any:
+        def arg(n: Any, env: dict[Any, Any] = env, graph: Any = graph, inputs: list[Any] = inputs) -> Any:
             if n not in env:
                 if n.op == "get_attr":
                     env[n] = graph.node_copy(n, arg)
@@ -154,6 +156,10 @@ def _fx_units(gm: Any, input_shape: tuple[int, ...], transparent: tuple[str, ...
         shape = tuple(int(s) for s in metas[0].shape[1:])
         sub = torch.fx.GraphModule(gm, graph)
         index = {n: i for i, n in enumerate(graph.nodes)}
+
+        def ref(a: Any, index: dict[Any, int] = index) -> str:
+            return f"%{index[a]}"
+
         lines = []
         for n in graph.nodes:
             if n.op == "call_module":
@@ -163,7 +169,7 @@ def _fx_units(gm: Any, input_shape: tuple[int, ...], transparent: tuple[str, ...
                 target = repr(tuple(getattr(value, "shape", ())))
             else:
                 target = getattr(n.target, "__qualname__", str(n.target))
-            args = map_arg((n.args, n.kwargs), lambda a: f"%{index[a]}")
+            args = map_arg((n.args, n.kwargs), ref)
             lines.append(f"{n.op}:{target}:{args!r}")
         sig = f"{tname}|" + "\n".join(lines)
         key = hashlib.blake2b(f"{sig}|{shape}".encode(), digest_size=10).hexdigest()
@@ -291,7 +297,9 @@ class LUTLatency(CostModel):
         factory, shape = self._ready()
         if self.reference is not None and not self.meter.paired:
             with torch_threads(1):
-                ref_module = factory(reference_arch(self.reference, arch))
+                ref_arch = reference_arch(self.reference, arch)
+                assert ref_arch is not None  # self.reference is not None
+                ref_module = factory(ref_arch)
             self.reference_ms = self.meter.set_reference(ref_module, shape, self.reference_ms,
                                                          calibration=max(200, 4 * self.meter.repeats))
         with torch_threads(1):
@@ -318,7 +326,8 @@ class LUTLatency(CostModel):
             self._measure_units(arch, units)
         return float(sum(self.entries[u.key]["ms"] for u in units))
 
-    def fit_overhead(self, archs: Sequence[Architecture], latencies_ms: Sequence[float]) -> dict[str, float]:
+    def fit_overhead(self, archs: Sequence[Architecture],
+                     latencies_ms: Sequence[float] | np.ndarray) -> dict[str, float]:
         """Fit the overhead terms by least squares so that ``scale * unit_sum + per_unit_ms * n_units + intercept``
         matches measured whole-network latencies (ms).
 

@@ -17,16 +17,20 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+from .._torch import torch_threads
+from .._validate import check_int
 from ..errors import BuildError, ConfigError, DataError, require
 from ..space import Architecture
 from .base import (
-    CostModel, register_cost_model, Measurement, factory_config, factory_key,
+    CostModel,
+    Measurement,
+    factory_config,
+    factory_key,
+    register_cost_model,
 )
-from .._torch import torch_threads
-from .._validate import check_int
 from .devices import RUNTIMES, DeviceProfile, get_device
 
-__all__ = ["LatencyMeter", "MeasuredLatency", "onnx_bytes", "LatencyCache", "check_reference", "reference_arch"]
+__all__ = ["LatencyCache", "LatencyMeter", "MeasuredLatency", "check_reference", "onnx_bytes", "reference_arch"]
 
 CACHE_FORMAT = "archscout-latency-cache"
 CACHE_VERSION = 1
@@ -157,7 +161,7 @@ class LatencyMeter:
         so.log_severity_level = 3
         try:
             return ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             label = what or ("ONNX model" if isinstance(data, bytes) else str(data)[:80])
             raise BuildError(f"onnxruntime cannot load {label}: {e}") from e
 

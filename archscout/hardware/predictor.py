@@ -26,7 +26,7 @@ more variance). With encodings only (e.g. to learn a table column without buildi
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -35,11 +35,15 @@ from ..errors import ConfigError, require
 from ..space import Architecture, Space
 from .analytic import ModuleStats, model_stats
 from .base import (
-    CostModel, create_cost_model, factory_config, latency_metrics, register_cost_model,
+    CostModel,
+    create_cost_model,
+    factory_config,
+    latency_metrics,
+    register_cost_model,
 )
 from .devices import DeviceProfile, get_device
 
-__all__ = ["LearnedLatency", "layer_features", "FEATURE_GROUPS", "MODELS"]
+__all__ = ["FEATURE_GROUPS", "MODELS", "LearnedLatency", "layer_features"]
 
 FEATURE_GROUPS = ("encoding", "analytic", "layers")
 MODELS = ("ridge", "gbr", "ridge+gbr", "rf")
@@ -76,8 +80,8 @@ class _Regressor:
 
     def __init__(self, kind: str, seed: int) -> None:
         self.kind, self.seed = kind, seed
-        self.ridge = None
-        self.trees = None
+        self.ridge: Any = None  # sklearn estimators, once fitted
+        self.trees: Any = None
 
     def _ridge(self):
         require("sklearn", "nn")
@@ -196,7 +200,8 @@ class LearnedLatency(CostModel):
     def _matrix(self, archs: Sequence[Architecture]) -> np.ndarray:
         return np.vstack([self.featurize(a) for a in archs])
 
-    def fit(self, archs: Sequence[Architecture], latencies_ms: Sequence[float] | None = None) -> LearnedLatency:
+    def fit(self, archs: Sequence[Architecture],
+            latencies_ms: Sequence[float] | np.ndarray | None = None) -> LearnedLatency:
         """Train on measured latencies (ms), reporting the held-out error first (see the class docstring).
 
         With ``latencies_ms=None`` the architectures are measured on :attr:`device` (``measured-latency``).
@@ -218,13 +223,14 @@ class LearnedLatency(CostModel):
             raise ConfigError("latencies must be positive finite numbers (ms)")
         X = self._matrix(archs)
         self._report = {}
-        n_val = int(round(self.validation_fraction * len(archs)))
+        # validation_fraction may be a numpy float, whose round() is a float on numpy 1.x
+        n_val = int(round(self.validation_fraction * len(archs)))  # noqa: RUF046
         if n_val >= 1 and len(archs) - n_val >= 2:
             perm = np.random.default_rng(self.seed).permutation(len(archs))
             val, tr = perm[:n_val], perm[n_val:]
             held = _Regressor(self.model, self.seed).fit(X[tr], y[tr])
             self._report = latency_metrics(held.predict(X[val]), y[val])
-            self._report["n_train"] = int(len(tr))
+            self._report["n_train"] = len(tr)
         self._regressor = _Regressor(self.model, self.seed).fit(X, y)
         self._train_archs, self._train_y = archs, [float(v) for v in y]
         return self
@@ -252,12 +258,12 @@ class LearnedLatency(CostModel):
         self._check_fitted()
         return float(self._regressor.predict(self.featurize(arch)[None, :])[0])  # type: ignore[union-attr]
 
-    def predict_many(self, archs: Sequence[Architecture]) -> np.ndarray:
+    def predict_many(self, archs: Iterable[Architecture]) -> np.ndarray:
         self._check_fitted()
-        archs = list(archs)
-        if not archs:
+        batch = list(archs)
+        if not batch:
             return np.zeros(0)
-        return self._regressor.predict(self._matrix(archs))  # type: ignore[union-attr]
+        return self._regressor.predict(self._matrix(batch))  # type: ignore[union-attr]
 
     def to_config(self) -> dict[str, Any]:
         train = None

@@ -18,6 +18,13 @@ from .export import export_onnx, load_weights, onnx_parity  # noqa: E402
 from .ops import create_op, list_ops  # noqa: E402
 
 __all__ = [
-    "build_model", "ModelFactory", "register_builder", "list_builders", "create_op", "list_ops",
-    "export_onnx", "load_weights", "onnx_parity",
+    "ModelFactory",
+    "build_model",
+    "create_op",
+    "export_onnx",
+    "list_builders",
+    "list_ops",
+    "load_weights",
+    "onnx_parity",
+    "register_builder",
 ]

@@ -15,7 +15,7 @@ from torch import nn
 
 from ..errors import BuildError, DataError, require
 
-__all__ = ["export_onnx", "onnx_parity", "load_weights"]
+__all__ = ["export_onnx", "load_weights", "onnx_parity"]
 
 
 @contextlib.contextmanager
@@ -77,7 +77,7 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, input_shape: Sequence
                 output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
             )
             return path
-        except Exception as e:  # the legacy exporter cannot handle something: try dynamo
+        except Exception as e:  # noqa: BLE001 - the legacy exporter cannot handle something: try dynamo
             errors.append(f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}")
         try:
             batch = torch.export.Dim("batch", min=1)
@@ -86,7 +86,7 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, input_shape: Sequence
                 output_names=["logits"], dynamic_shapes=({0: batch},), verbose=False,
             )
             return path
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - collected and reported in the BuildError below
             msg = str(e).strip()
             errors.append(f"{type(e).__name__}: {msg.splitlines()[0] if msg else ''}")
     raise BuildError(f"cannot export {_describe(model)} to ONNX opset {opset}: {' | '.join(errors)}")
@@ -138,7 +138,7 @@ def load_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
             f"{path!r} is not a weights file: it is not a torch file or holds objects other than tensors, which "
             "are refused without being run; load only state dicts saved with torch.save(model.state_dict(), path)"
         ) from None
-    except Exception as e:  # truncated, empty, not a zip/pickle at all, ...
+    except Exception as e:  # noqa: BLE001 - truncated, empty, not a zip/pickle at all, ...: re-raised as DataError
         first = str(e).strip().splitlines()[0] if str(e).strip() else "truncated or empty"
         raise DataError(
             f"{path!r} is not a weights file (a state dict saved with torch.save(model.state_dict(), path)): "

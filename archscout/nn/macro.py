@@ -22,7 +22,7 @@ from torch import nn
 from ..errors import BuildError
 from .ops import MBConv, make_divisible
 
-__all__ = ["MBV3Network", "build_mbv3", "stride_schedule", "BASE_WIDTHS"]
+__all__ = ["BASE_WIDTHS", "MBV3Network", "build_mbv3", "stride_schedule"]
 
 BASE_WIDTHS = (24, 40, 80, 112, 160)
 _SE = (False, True, False, True, True)            # MobileNetV3-Large / OFA, per stage

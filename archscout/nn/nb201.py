@@ -45,11 +45,12 @@ class InferCell(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         states = [x]
         k = 0
-        for j in range(1, self.nodes):
-            total = None
-            for i in range(j):
+        for j in range(1, self.nodes):  # node j sums the edges from every earlier node (at least one)
+            total = self.ops[k](states[0])
+            k += 1
+            for i in range(1, j):
                 y = self.ops[k](states[i])
-                total = y if total is None else total + y
+                total = total + y
                 k += 1
             states.append(total)
         return states[-1]

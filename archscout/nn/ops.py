@@ -37,9 +37,19 @@ from torch import nn
 from ..errors import BuildError
 
 __all__ = [
-    "create_op", "list_ops", "make_divisible",
-    "ConvBNReLU", "ReLUConvBN", "DWSepConv", "MBConv", "SqueezeExcite", "Pool", "FactorizedReduce",
-    "Zero", "ConvAttention", "ResNetBasicBlock",
+    "ConvAttention",
+    "ConvBNReLU",
+    "DWSepConv",
+    "FactorizedReduce",
+    "MBConv",
+    "Pool",
+    "ReLUConvBN",
+    "ResNetBasicBlock",
+    "SqueezeExcite",
+    "Zero",
+    "create_op",
+    "list_ops",
+    "make_divisible",
 ]
 
 

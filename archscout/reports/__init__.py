@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..errors import OptionalDependencyError
 
-__all__ = ["require_matplotlib", "OptionalDependencyError"]
+__all__ = ["OptionalDependencyError", "require_matplotlib"]
 
 
 def require_matplotlib():

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..results import TrialState
 
-__all__ = ["write_trials_csv", "plot_pareto", "write_html_report"]
+__all__ = ["plot_pareto", "write_html_report", "write_trials_csv"]
 
 
 def _metric_names(study) -> list[str]:

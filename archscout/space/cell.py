@@ -244,7 +244,7 @@ class Cell(Param):
             size = sum(n**length for length in range(1, self.nodes))
         else:
             n = len(self._effective_ops())
-            size = sum(n**length for length in range(0, self.nodes))
+            size = sum(n**length for length in range(self.nodes))
         if size > _MAX_ENCODING:
             raise ConfigError(
                 f"the {kind} encoding of a {self.nodes}-node cell with {len(self.ops)} ops has {size} entries, "
@@ -259,7 +259,7 @@ class Cell(Param):
         eff = {o: k for k, o in enumerate(self._effective_ops())}
         n = len(eff)
         offsets = [0]
-        for length in range(0, self.nodes - 1):
+        for length in range(self.nodes - 1):
             offsets.append(offsets[-1] + n**length)
         for path in self._paths:
             ops = [value[e] for e in path]

@@ -97,7 +97,8 @@ class DigitCell(Cell):
             for d in g:
                 if int(d) >= len(self.ops):
                     raise InvalidArchitectureError(
-                        f"unknown op digit {d} in {text!r}; the digits 0 to {len(self.ops) - 1} stand for {list(self.ops)}"
+                        f"unknown op digit {d} in {text!r}; "
+                        f"the digits 0 to {len(self.ops) - 1} stand for {list(self.ops)}"
                     )
                 ops.append(self.ops[int(d)])
         return tuple(ops)

@@ -26,7 +26,7 @@ from ..errors import ConfigError, InvalidArchitectureError
 from .decisions import Decisions, enumerated_decisions
 from .params import Param, check_token
 
-__all__ = ["LinkOps", "NBGRAPH_LINKS", "NBGRAPH_OPS", "NBGRAPH_PROTEINS_OPS"]
+__all__ = ["NBGRAPH_LINKS", "NBGRAPH_OPS", "NBGRAPH_PROTEINS_OPS", "LinkOps"]
 
 NBGRAPH_LINKS = ("0000", "0001", "0011", "0012", "0013", "0111", "0112", "0122", "0123")
 NBGRAPH_OPS = ("gat", "gcn", "gin", "cheb", "sage", "arma", "graph", "fc", "skip")
@@ -141,7 +141,9 @@ class LinkOps(Param):
         if isinstance(value, str):
             return self.parse(value)
         if not isinstance(value, (tuple, list)) or len(value) != 2:
-            raise InvalidArchitectureError(f"expected (link, ops), e.g. ('0012', ('gcn', 'gat', 'skip', 'fc')), got {value!r}")
+            raise InvalidArchitectureError(
+                f"expected (link, ops), e.g. ('0012', ('gcn', 'gat', 'skip', 'fc')), got {value!r}"
+            )
         link, ops = value
         if not isinstance(link, str) or link not in self._link_index:
             raise InvalidArchitectureError(f"link {link!r} is not one of {list(self.links)}")

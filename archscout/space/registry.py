@@ -5,9 +5,9 @@ The built-in spaces register themselves in :mod:`archscout.space.builtin` when t
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
-from .._registry import Registry
+from .._registry import F, Registry
 
 if TYPE_CHECKING:
     from .space import Space
@@ -17,7 +17,15 @@ __all__ = ["SPACES", "create_space", "default_signature", "list_spaces", "regist
 SPACES: Registry[Space] = Registry("space")
 
 
-def register_space(name: str, factory: Callable[..., Space] | None = None):
+@overload
+def register_space(name: str, factory: None = None) -> Callable[[F], F]: ...
+
+
+@overload
+def register_space(name: str, factory: Callable[..., Space]) -> Callable[..., Space]: ...
+
+
+def register_space(name: str, factory: Callable[..., Space] | None = None) -> Callable[..., Any]:
     """Register a function ``factory(**params) -> Space`` under ``name`` (usable as a decorator), so that
     ``create_space(name)``, studies (a space stored by name) and ``archscout list`` know it.
 

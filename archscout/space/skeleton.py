@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import ConfigError, InvalidArchitectureError
 from .params import Param, check_token
 
-__all__ = ["Skeleton", "MODULE_KINDS"]
+__all__ = ["MODULE_KINDS", "Skeleton"]
 
 # digit -> (doubles the channels, halves the resolution)
 MODULE_KINDS: dict[int, tuple[bool, bool]] = {1: (False, False), 2: (True, False), 3: (False, True), 4: (True, True)}
@@ -115,7 +115,8 @@ class Skeleton(Param):
         n = len(value)
         c = sum(MODULE_KINDS[d][0] for d in value)
         r = sum(MODULE_KINDS[d][1] for d in value)
-        for what, v, (lo, hi) in (("modules", n, self.modules), ("channel doublings (digits 2 and 4)", c, self.doublings),
+        for what, v, (lo, hi) in (("modules", n, self.modules),
+                                  ("channel doublings (digits 2 and 4)", c, self.doublings),
                                   ("downsamplings (digits 3 and 4)", r, self.downsamplings)):
             if not lo <= v <= hi:
                 return f"it has {v} {what}; {lo} to {hi} are allowed"

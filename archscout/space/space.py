@@ -27,7 +27,12 @@ class Architecture:
     ``arch[name]`` gives a parameter's value (``None`` when the parameter is inactive).
     """
 
-    __slots__ = ("_space", "_values", "_hash", "_fhash", "_str")
+    __slots__ = ("_fhash", "_hash", "_space", "_str", "_values")
+    _space: Space
+    _values: tuple
+    _hash: int
+    _fhash: str | None
+    _str: str | None
 
     def __init__(self, space: Space, values: tuple) -> None:
         object.__setattr__(self, "_space", space)
@@ -57,18 +62,22 @@ class Architecture:
     def functional_hash(self) -> str:
         """A hex digest equal for architectures that compute the same function (isomorphic cells, dead
         paths and zero-only edges collapse); see :meth:`Space.functional_key`."""
-        if self._fhash is None:
+        fhash = self._fhash
+        if fhash is None:
             key = repr(self._space.functional_key(self))
-            object.__setattr__(self, "_fhash", hashlib.blake2b(key.encode(), digest_size=10).hexdigest())
-        return self._fhash  # type: ignore[return-value]
+            fhash = hashlib.blake2b(key.encode(), digest_size=10).hexdigest()
+            object.__setattr__(self, "_fhash", fhash)
+        return fhash
 
     def encode(self, kind: str = "onehot") -> np.ndarray:
         return self._space.encode(self, kind)
 
     def __str__(self) -> str:
-        if self._str is None:
-            object.__setattr__(self, "_str", self._space.format(self))
-        return self._str  # type: ignore[return-value]
+        text = self._str
+        if text is None:
+            text = self._space.format(self)
+            object.__setattr__(self, "_str", text)
+        return text
 
     def __repr__(self) -> str:
         return f"Architecture({str(self)!r})"
@@ -83,7 +92,7 @@ class Architecture:
     def __hash__(self) -> int:
         return self._hash
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[Architecture], tuple[Space, tuple]]:
         return (Architecture, (self._space, self._values))
 
 
@@ -315,7 +324,7 @@ class Space:
         is_parent = any(self.names[i] in q.when for q in self._plist[i + 1:])
         if not is_parent:
             return p.size() * self._count(i + 1, values)
-        total = 0
+        total: float = 0
         for v in p.values():
             values[i] = v
             total += self._count(i + 1, values)

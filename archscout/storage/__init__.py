@@ -98,6 +98,7 @@ def create_storage(url: str | os.PathLike | Storage | None) -> Storage:
     if scheme not in STORAGES:
         raise StorageError(
             f"unsupported storage URL scheme {scheme!r} in {mask_url(text)!r}; use a file path, sqlite:///path.db, "
-            f"postgresql://user:password@host:5432/dbname or 'memory' (registered schemes: {', '.join(list_storages())})"
+            f"postgresql://user:password@host:5432/dbname or 'memory' "
+            f"(registered schemes: {', '.join(list_storages())})"
         )
     return STORAGES.get(scheme)(text)

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import StorageError, StudyExistsError
 
-__all__ = ["SCHEMA_VERSION", "Event", "DriverBeat", "Storage", "InMemoryStorage", "dumps", "loads", "mask_url"]
+__all__ = ["SCHEMA_VERSION", "DriverBeat", "Event", "InMemoryStorage", "Storage", "dumps", "loads", "mask_url"]
 
 SCHEMA_VERSION = 1
 
@@ -249,4 +249,6 @@ class InMemoryStorage(Storage):
     def drivers(self, name: str) -> dict[str, DriverBeat]:
         with self._lock:
             now = time.time()
-            return {d: DriverBeat(d, max(0.0, now - t), dict(info)) for d, (t, info) in self._beats.get(name, {}).items()}
+            return {
+                d: DriverBeat(d, max(0.0, now - t), dict(info)) for d, (t, info) in self._beats.get(name, {}).items()
+            }

@@ -170,7 +170,8 @@ class SQLiteStorage(Storage):
                         f"`archscout resume {self.path}` or pick another storage or --study name"
                     )
                 self._conn.execute(
-                    "INSERT INTO studies (name, config, created_at) VALUES (?, ?, ?)", (name, dumps(config), time.time())
+                    "INSERT INTO studies (name, config, created_at) VALUES (?, ?, ?)",
+                    (name, dumps(config), time.time()),
                 )
         except sqlite3.Error as e:
             raise self._fail("write to", e) from None
@@ -199,6 +200,7 @@ class SQLiteStorage(Storage):
                 )
         except sqlite3.Error as e:
             raise self._fail("write to", e) from None
+        assert cur.lastrowid is not None  # set by every successful INSERT
         return int(cur.lastrowid)
 
     def events(self, name: str, after: int = 0) -> list[Event]:
@@ -251,9 +253,6 @@ class SQLiteStorage(Storage):
         return {d: DriverBeat(d, max(0.0, now - t), loads(info)) for d, t, info in rows}
 
     def close(self) -> None:
-        with self._lock:
-            try:
-                self._conn.close()
-            except sqlite3.Error:  # pragma: no cover
-                pass
+        with self._lock, contextlib.suppress(sqlite3.Error):
+            self._conn.close()
 

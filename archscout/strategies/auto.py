@@ -19,7 +19,7 @@ from ..errors import ConfigError
 from ..results import Candidate, Proposal, Result
 from .base import Capabilities, Strategy
 
-__all__ = ["Auto", "STRATEGY_CLASSES"]
+__all__ = ["STRATEGY_CLASSES", "Auto"]
 
 
 class Auto(Strategy):

@@ -17,7 +17,7 @@ from ..space.decisions import Ask, Decisions, decisions_of
 from ..space.params import Param
 from .surrogate import one_blas_thread
 
-__all__ = ["DecisionSpace", "Step", "normalized_scores", "fit_ridge"]
+__all__ = ["DecisionSpace", "Step", "fit_ridge", "normalized_scores"]
 
 # One decision of a walk: (slot, chosen option index, allowed option indices or None when all are).
 Step = tuple[int, int, "tuple[int, ...] | None"]
@@ -77,7 +77,7 @@ class DecisionSpace:
         # the codecs return canonical values of active parameters only, so no validation is needed
         return Architecture(self.space, tuple(values.get(name) for name in self.space.names))
 
-    def run(self, choose: Callable[[int, int, "tuple[int, ...] | None", list[Step]], int]
+    def run(self, choose: Callable[[int, int, tuple[int, ...] | None, list[Step]], int]
             ) -> tuple[Architecture, list[Step]]:
         """Build an architecture, asking ``choose(slot, n_options, allowed, steps_so_far)`` for the index
         of each decision; returns the architecture and its steps."""

@@ -35,14 +35,14 @@ from typing import Any
 
 import numpy as np
 
+from .._validate import check_int, check_number
 from ..errors import ConfigError
 from ..results import Candidate, Result
 from ..space import Architecture
 from .base import Capabilities, Strategy, score_from_json, score_to_json
 from .decisions import DecisionSpace, Step, fit_ridge, normalized_scores
-from .._validate import check_int, check_number
 
-__all__ = ["MonteCarloTreeSearch", "DecisionSpace", "STRATEGY_CLASSES"]
+__all__ = ["STRATEGY_CLASSES", "DecisionSpace", "MonteCarloTreeSearch"]
 
 _WARMUP = 10  # told results before the value model guides completions
 _RIDGE_ALPHA = 1.0
@@ -182,7 +182,8 @@ class MonteCarloTreeSearch(Strategy):
     # --- proposals ------------------------------------------------------------------------------------
     def _pending_counts(self) -> dict[int, int]:
         """Pending candidates under each node (their leaves are marked explored)."""
-        cache, counts = self._pending_nodes, {}
+        cache = self._pending_nodes
+        counts: dict[int, int] = {}
         for cid, cand in self._pending.items():
             if cid not in cache:
                 if self._last is not None and self._last[0] is cand.arch:
@@ -203,7 +204,8 @@ class MonteCarloTreeSearch(Strategy):
         options, the first of them among ``fresh`` when given (``draws``: uniform numbers, one per
         decision). Returns the architecture, its steps, the depth of the expanded node's parent and the
         unvisited children it chose from."""
-        state = [0, pending is None, len(prefix), fresh]  # node (-1: off the tree), completing, depth, fresh
+        # node (-1: off the tree), completing, depth, fresh
+        state: list[Any] = [0, pending is None, len(prefix), fresh]
         sums = self._sums if self._sums is not None else np.zeros(0)
         pending = pending or {}
         visits, log, sqrt, c = self._visits, math.log, math.sqrt, self.exploration

@@ -56,7 +56,7 @@ from ..space import Architecture
 from .base import Capabilities, Strategy, score_from_json, score_to_json
 from .tree_sampler import ModelSampler
 
-__all__ = ["SuccessiveHalving", "Hyperband", "ASHA", "SAMPLERS", "STRATEGY_CLASSES"]
+__all__ = ["ASHA", "SAMPLERS", "STRATEGY_CLASSES", "Hyperband", "SuccessiveHalving"]
 
 SAMPLERS = ("random", "model")
 

@@ -7,13 +7,13 @@ from typing import Any
 
 import numpy as np
 
+from .._validate import check_number
 from ..errors import ConfigError
 from ..results import Candidate, Result, TrialState
 from ..space import Architecture
-from .._validate import check_number
 from .base import Capabilities, Strategy
 
-__all__ = ["NSGA2", "STRATEGY_CLASSES", "nondominated_ranks", "crowding_distance", "rank_and_crowding"]
+__all__ = ["NSGA2", "STRATEGY_CLASSES", "crowding_distance", "nondominated_ranks", "rank_and_crowding"]
 
 
 # --- ranking (every objective maximised) -----------------------------------------------------------
@@ -31,7 +31,7 @@ def nondominated_ranks(values: np.ndarray) -> np.ndarray:
     rank = np.full(n, -1, dtype=int)
     if n == 0:
         return rank
-    dom = (f[:, None, :] >= f[None, :, :]).all(axis=2) & (f[:, None, :] > f[None, :, :]).any(axis=2)
+    dom = np.all(f[:, None, :] >= f[None, :, :], axis=2) & np.any(f[:, None, :] > f[None, :, :], axis=2)
     count = dom.sum(axis=0)  # how many rows dominate each row
     r = 0
     current = np.flatnonzero(count == 0)
@@ -171,7 +171,7 @@ class NSGA2(Strategy):
         a = self._parents[self._tournament()]
         b = self._parents[self._tournament()]
         child = self.space.crossover(a, b, self.rng) if self.rng.random() < self.crossover_prob else a
-        if self.rng.random() < self.mutation_prob or child == a or child == b:
+        if self.rng.random() < self.mutation_prob or child in (a, b):
             child = self.space.mutate(child, self.rng)
         return child
 

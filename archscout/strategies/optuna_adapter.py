@@ -44,14 +44,14 @@ from typing import Any
 
 import numpy as np
 
+from .._validate import check_int, check_number
 from ..errors import ConfigError, InvalidArchitectureError, require
 from ..results import Candidate, Proposal, Result, TrialState
 from ..space import Architecture, Param, Space
 from ..space.decisions import decisions_of
-from .._validate import check_int, check_number
 from .base import Capabilities, Strategy
 
-__all__ = ["OptunaTPE", "OptunaNSGA2", "STRATEGY_CLASSES"]
+__all__ = ["STRATEGY_CLASSES", "OptunaNSGA2", "OptunaTPE"]
 
 _MAX_OPTUNA_TRIES = 20  # duplicate proposals in a row before falling back to a random unseen architecture
 _FAIL = {"state": "fail"}
@@ -368,7 +368,7 @@ class _OptunaStrategy(Strategy):
 
     # --- state ----------------------------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:
-        trials = []
+        trials: list[dict[str, Any]] = []
         if self._study is not None:
             for t in self._study.get_trials(deepcopy=False):
                 trials.append({
@@ -378,7 +378,7 @@ class _OptunaStrategy(Strategy):
                     "system_attrs": _jsonable(t.system_attrs),
                     "user_attrs": _jsonable(t.user_attrs),
                 })
-        study_attrs = {} if self._study is None else _jsonable(
+        study_attrs: dict[str, Any] = {} if self._study is None else _jsonable(
             self._study._storage.get_study_system_attrs(self._study._study_id))
         return {
             "trials": trials,

@@ -21,14 +21,14 @@ from typing import Any
 
 import numpy as np
 
+from .._validate import check_number
 from ..errors import ConfigError
 from ..results import Candidate, Result
 from ..space import Architecture
-from .._validate import check_number
 from .base import Capabilities, Strategy, score_from_json, score_to_json
 from .decisions import DecisionSpace, Step
 
-__all__ = ["Reinforce", "STRATEGY_CLASSES"]
+__all__ = ["STRATEGY_CLASSES", "Reinforce"]
 
 
 

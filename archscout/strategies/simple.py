@@ -11,13 +11,13 @@ import math
 from collections import deque
 from typing import Any
 
+from .._validate import check_int
 from ..errors import ConfigError
 from ..results import Candidate, Result
 from ..space import Architecture
-from .._validate import check_int
 from .base import Capabilities, Strategy, score_from_json, score_to_json
 
-__all__ = ["RandomSearch", "RegularizedEvolution", "LocalSearch", "STRATEGY_CLASSES"]
+__all__ = ["STRATEGY_CLASSES", "LocalSearch", "RandomSearch", "RegularizedEvolution"]
 
 
 
@@ -115,9 +115,7 @@ class LocalSearch(Strategy):
     def _observe(self, candidate: Candidate, result: Result) -> None:
         s = self.score(result)
         self._scores[candidate.arch.functional_hash()] = s
-        if self._current is None:
-            self._move(candidate.arch, s)
-        elif self.first_improvement and s > self._current[1]:
+        if self._current is None or (self.first_improvement and s > self._current[1]):
             self._move(candidate.arch, s)
         self._advance()
 
