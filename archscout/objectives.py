@@ -157,11 +157,14 @@ def pareto_mask(points: np.ndarray) -> np.ndarray:
     """Boolean mask of the non-dominated rows of ``points`` (shape ``(n, m)``, every column maximised).
     Duplicated points are all kept."""
     pts = np.asarray(points, dtype=float)
-    n = len(pts)
+    if len(pts) == 0:
+        return np.zeros(0, dtype=bool)
+    uniq, inverse = np.unique(pts.reshape(len(pts), -1), axis=0, return_inverse=True)  # equal rows: one test
+    n = len(uniq)
     mask = np.ones(n, dtype=bool)
     for i in range(n):
         if not mask[i]:
             continue
-        dominated = np.all(pts[i] >= pts, axis=1) & np.any(pts[i] > pts, axis=1)
+        dominated = np.all(uniq[i] >= uniq, axis=1) & np.any(uniq[i] > uniq, axis=1)
         mask &= ~dominated
-    return mask
+    return mask[inverse.reshape(-1)]

@@ -360,3 +360,15 @@ def test_nsga2_state_roundtrip_multi_objective():
 def test_nsga2_bad_parameters(params):
     with pytest.raises(ConfigError):
         asc.create_strategy("nsga2", SPACE, objectives=OBJS, **params)
+
+
+def test_pareto_mask_keeps_every_copy_of_a_front_point_and_agrees_with_the_definition():
+    rng = np.random.default_rng(7)
+    pts = rng.integers(0, 4, size=(200, 2)).astype(float)  # many exact duplicates
+    pts[:5] = -np.inf
+    mask = pareto_mask(pts)
+    for i, p in enumerate(pts):
+        dominated = np.any(np.all(pts >= p, axis=1) & np.any(pts > p, axis=1))
+        assert mask[i] == (not dominated)
+    assert pareto_mask(np.ones((1000, 3))).all()  # identical points are all kept
+    assert pareto_mask(np.zeros((0, 2))).shape == (0,)
