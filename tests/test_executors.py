@@ -5,7 +5,6 @@ isolated jobs) is ``archscout.testing.check_executor``, run over every registere
 ``test_conformance.py``."""
 
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -21,6 +20,7 @@ from archscout.execution import (
     Job,
     create_executor,
 )
+from archscout.testing import ScriptedEvaluator, expected_value
 
 SPACE = asc.create_space("nb201")
 TESTS = Path(__file__).resolve().parent
@@ -54,45 +54,7 @@ def _refuse_to_load():
     raise RuntimeError("this evaluator cannot be loaded here")
 
 
-class Scripted:
-    """Picklable evaluator whose behaviour on some architectures is scripted (``{str(arch): action}``);
-    the others score ``_score(arch)`` after ``sleep_s`` seconds. ``lookup`` (used by the simulated
-    executor) acts the same without waiting; ``duration`` is 30 s for ``"sleep"``, else 1 s."""
-
-    def __init__(self, actions=None, sleep_s=0.0):
-        self.actions = dict(actions or {})
-        self.sleep_s = sleep_s
-
-    def evaluate(self, arch, fidelity=None):
-        return self._run(arch, fidelity, real=True)
-
-    def lookup(self, arch, fidelity=None):
-        return self._run(arch, fidelity, real=False)
-
-    def duration(self, arch, fidelity=None):
-        return 30.0 if self.actions.get(str(arch)) == "sleep" else 1.0
-
-    def _run(self, arch, fidelity, real):
-        action = self.actions.get(str(arch))
-        if action == "raise":
-            raise ValueError("scripted failure")
-        if action in ("nan", "inf"):
-            return {"acc": float(action)}
-        if action == "list":
-            return [1.0]
-        if action == "text":
-            return {"acc": "high"}
-        if real and action == "sleep":
-            time.sleep(30)
-        if real and action == "sigkill":
-            os.kill(os.getpid(), signal.SIGKILL)
-        if real and action == "sigsegv":
-            os.kill(os.getpid(), signal.SIGSEGV)
-        if real and action == "exit":
-            os._exit(3)
-        if real and self.sleep_s:
-            time.sleep(self.sleep_s)
-        return {"acc": _score(arch), "pid": float(os.getpid())}
+Scripted = ScriptedEvaluator  # scripted failures: raise, nan, sleep, sigkill, sigsegv, exit, ...
 
 
 class Unloadable(Scripted):
@@ -177,7 +139,7 @@ def test_dead_worker_fails_only_its_job_and_the_pool_goes_on():
             assert c.metrics is None and c.failure == FAILURE_WORKER_DIED, c
             assert "died while running this trial" in c.error and expect[n] in c.error
         else:
-            assert c.failure is None and c.metrics["acc"] == _score(archs[n])
+            assert c.failure is None and c.metrics["acc"] == expected_value(archs[n])
     assert later[0].metrics is not None and later[1].failure == FAILURE_WORKER_DIED
 
 

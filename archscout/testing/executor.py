@@ -55,8 +55,9 @@ class ScriptedEvaluator:
 
     ``actions`` maps ``str(arch)`` to ``"raise"`` (raises ValueError), ``"nan"``/``"inf"`` (a non-finite metric),
     ``"list"`` (returns a list), ``"text"`` (a non-numeric metric), ``"sleep"`` (sleeps 30 s), ``"sigkill"``
-    (kills its own process) or ``"exit"`` (``os._exit(3)``). Other architectures return ``{"acc":
-    expected_value(arch), "fid": fidelity or -1, "pid": os.getpid()}`` after ``sleep_s`` seconds.
+    or ``"sigsegv"`` (kills its own process with that signal) or ``"exit"`` (``os._exit(3)``). Other
+    architectures return ``{"acc": expected_value(arch), "fid": fidelity or -1, "pid": os.getpid()}`` after
+    ``sleep_s`` seconds.
     ``lookup`` acts the same without waiting or dying (for simulated clocks); ``duration`` gives the simulated
     seconds of a job: ``durations[str(arch)]``, else 30 for ``"sleep"``, else 1.
     """
@@ -93,6 +94,8 @@ class ScriptedEvaluator:
             time.sleep(30)
         if real and action == "sigkill":
             os.kill(os.getpid(), signal.SIGKILL)
+        if real and action == "sigsegv":
+            os.kill(os.getpid(), signal.SIGSEGV)
         if real and action == "exit":
             os._exit(3)
         if real and self.sleep_s:
