@@ -81,7 +81,7 @@ class SurrogateStrategy(Strategy):
         self._obs: list[tuple[Architecture, float]] = []
         self._pool: CandidatePool | bool | None = False  # False: not looked up yet
         self._rolling: RollingPool | None = None
-        self._restore: list[Architecture] | None = None  # rolling pool members of a loaded state
+        self._restore: dict[str, Any] | None = None  # rolling pool snapshot of a loaded state
 
     # --- candidates --------------------------------------------------------------------------------
     def _get_pool(self) -> CandidatePool | None:
@@ -121,8 +121,8 @@ class SurrogateStrategy(Strategy):
         if pool is None:
             pool = self._rolling = RollingPool(self.space, self.pool_size, self._pool_columns())
             if self._restore is not None:
-                pool.add(self._restore)
-            else:
+                pool.load(self._restore)
+            if not pool.n_alive:
                 n_new = self.pool_size
             self._restore = None
         pool.discard(taken.__contains__)
@@ -177,22 +177,22 @@ class SurrogateStrategy(Strategy):
 
     def _state(self) -> dict[str, Any]:
         state: dict[str, Any] = {"obs": [[str(a), score_to_json(s)] for a, s in self._obs]}
-        members = self._rolling.members() if self._rolling is not None else self._restore
-        if members is not None:
-            state["pool"] = [str(a) for a in members]
+        snapshot = self._rolling.snapshot() if self._rolling is not None else self._restore
+        if snapshot is not None:
+            state["pool"] = snapshot
         return state
 
     def _load_state(self, state: dict[str, Any]) -> None:
         self._obs = [(self.space.parse(a), score_from_json(s)) for a, s in state["obs"]]
         self._reset_model()
         self._rolling = None
-        self._restore = [self.space.parse(a) for a in state["pool"]] if "pool" in state else None
+        self._restore = state.get("pool")
 
     def _reset_model(self) -> None:
         """Forget the model (and the rolling pool, whose columns may depend on the attached costs; its
         members are kept and their columns computed again)."""
         if self._rolling is not None:
-            self._restore = self._rolling.members()
+            self._restore = self._rolling.snapshot()
             self._rolling = None
 
 

@@ -246,6 +246,28 @@ class RollingPool:
         while len(self._dropped) > self._memory:
             self._dropped.popitem(last=False)
 
+    def snapshot(self) -> dict[str, Any]:
+        """A JSON-safe copy of the occupancy: per slot the architecture string (``None`` when free) and its
+        id, and the next id; :meth:`load` restores it exactly (the columns are computed again)."""
+        return {"slots": [None if a is None else str(a) for a in self.archs], "ids": self.ids.tolist(),
+                "next_id": self._next_id}
+
+    def load(self, snapshot: dict[str, Any]) -> None:
+        """Restore a :meth:`snapshot` (of a pool of the same space) into this empty pool."""
+        archs = [None if t is None else self.space.parse(t) for t in snapshot["slots"]]
+        live = [i for i, a in enumerate(archs) if a is not None]
+        self._next_id = int(snapshot["next_id"])
+        if not live:
+            return
+        self.archs = archs
+        self.hashes = [None if a is None else a.functional_hash() for a in archs]
+        self.ids = np.array(snapshot["ids"], dtype=np.int64)
+        self.index = {self.hashes[i]: i for i in live}  # type: ignore[misc]
+        for name, make in self._makers.items():
+            rows = np.asarray(make([archs[i] for i in live]))  # type: ignore[misc]
+            self._data[name] = np.zeros((self.size, *rows.shape[1:]), dtype=rows.dtype)
+            self._data[name][live] = rows
+
     def members(self) -> list[Architecture]:
         """The candidates, oldest first."""
         order = np.argsort(self.ids, kind="stable")
