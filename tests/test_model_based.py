@@ -189,7 +189,8 @@ def test_rolling_pool_fills_free_slots_then_replaces_the_oldest():
     assert distinct[0].functional_hash() not in pool.index  # the oldest made room
     assert pool.archs[2] == distinct[2]  # the others do not move
     assert [pool.archs[i] for i in (0, 1, 3, 4)] == distinct[3:7]
-    assert [a.functional_hash() for a in pool.members()] == [a.functional_hash() for a in
+    oldest_first = [pool.archs[i] for i in np.argsort(pool.ids) if pool.ids[i] >= 0]
+    assert [a.functional_hash() for a in oldest_first] == [a.functional_hash() for a in
                                                              [distinct[2], distinct[3], distinct[4], distinct[5],
                                                               distinct[6]]]
     alive = pool.alive

@@ -373,7 +373,7 @@ class Bananas(SurrogateStrategy):
         self._obs_x = []
 
     def _encode(self, archs: list[Architecture]) -> np.ndarray:
-        return np.array([self.space.encode(a, self.encoding) for a in archs], dtype=float).reshape(len(archs), -1)
+        return encoder(self.space, self.encoding)(archs)
 
     def _obs_encoding(self) -> np.ndarray:
         """Encodings of the observations, shape ``(n, d)`` (each computed once)."""
@@ -457,7 +457,7 @@ class PredictorGuidedEvolution(GPModelMixin, SurrogateStrategy):
     def __init__(self, space, objectives=None, constraints=(), seed=None, dedup=True,
                  prior: str | None = None, prior_direction: str = "max", population_size: int = 30,
                  sample_size: int = 10, n_children: int = 64, crossover: float = 0.25, beta: float = 0.5,
-                 degree: int = 3, noise: float = 0.05, n_init: int = 10, pool_size: int = 500) -> None:
+                 degree: int = 3, noise: float = 0.05, n_init: int = 10, pool_size: int = 1000) -> None:
         super().__init__(space, objectives, constraints, seed, dedup, n_init, 0, pool_size)
         if prior is not None and (not isinstance(prior, str) or not prior):
             raise ConfigError(f"prior must be the name of a cheap cost metric (e.g. 'params') or None, got {prior!r}")

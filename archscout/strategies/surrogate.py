@@ -56,9 +56,8 @@ _THREADPOOLS: Any = None
 
 def features(space: Space, archs: Sequence[Architecture]) -> np.ndarray:
     """Unit-length model inputs of shape ``(len(archs), d)`` (see the module docstring)."""
-    one = np.array([space.encode(a, "onehot") for a in archs], dtype=float).reshape(len(archs), -1)
-    fun = np.array([space.encode(a, "functional") for a in archs], dtype=float).reshape(len(archs), -1)
-    x = np.hstack([_unit(one), _unit(fun)])
+    archs = list(archs)
+    x = np.hstack([_unit(encoder(space, "onehot")(archs)), _unit(encoder(space, "functional")(archs))])
     return _unit(x)
 
 
@@ -92,8 +91,7 @@ class CandidatePool:
         """``space.encode(arch, kind)`` of every member, shape ``(len(self), d)`` (computed once per kind)."""
         x = self._encodings.get(kind)
         if x is None:
-            x = np.array([self.space.encode(a, kind) for a in self.archs], dtype=float).reshape(len(self), -1)
-            self._encodings[kind] = x
+            x = self._encodings[kind] = encoder(self.space, kind)(self.archs)
         return x
 
 
@@ -174,9 +172,7 @@ class RollingPool:
             self._makers[name] = make
             alive = [i for i, a in enumerate(self.archs) if a is not None]
             if alive:
-                rows = np.asarray(make([self.archs[i] for i in alive]))  # type: ignore[misc]
-                self._data[name] = np.zeros((self.size, *rows.shape[1:]), dtype=rows.dtype)
-                self._data[name][alive] = rows
+                self._fill(name, alive, [self.archs[i] for i in alive])  # type: ignore[misc]
         return self._data[name][:len(self)] if name in self._data else np.zeros((0, 0))
 
     def encoding(self, kind: str) -> np.ndarray:
@@ -208,9 +204,9 @@ class RollingPool:
         free = np.flatnonzero(~self.alive).tolist() + list(range(len(self), self.size))
         if len(free) < len(fresh):
             alive = np.flatnonzero(self.alive)
-            oldest = alive[np.argsort(self.ids[alive], kind="stable")[:len(fresh) - len(free)]]
-            self._drop(sorted(oldest.tolist()))
-            free = sorted(free + oldest.tolist())
+            oldest = alive[np.argsort(self.ids[alive], kind="stable")[:len(fresh) - len(free)]].tolist()
+            self._drop(oldest)
+            free += oldest
         slots = sorted(free)[:len(fresh)]
         end = max(len(self), slots[-1] + 1)
         if end > len(self):
@@ -218,11 +214,8 @@ class RollingPool:
             self.archs.extend([None] * grow)
             self.hashes.extend([None] * grow)
             self.ids = np.concatenate([self.ids, np.full(grow, -1, dtype=np.int64)])
-        for name, make in self._makers.items():
-            rows = np.asarray(make(fresh))
-            if name not in self._data:
-                self._data[name] = np.zeros((self.size, *rows.shape[1:]), dtype=rows.dtype)
-            self._data[name][slots] = rows
+        for name in self._makers:
+            self._fill(name, slots, fresh)
         for i, (h, a) in zip(slots, new.items()):
             self.archs[i], self.hashes[i] = a, h
             self.index[h] = i
@@ -263,15 +256,15 @@ class RollingPool:
         self.hashes = [None if a is None else a.functional_hash() for a in archs]
         self.ids = np.array(snapshot["ids"], dtype=np.int64)
         self.index = {self.hashes[i]: i for i in live}  # type: ignore[misc]
-        for name, make in self._makers.items():
-            rows = np.asarray(make([archs[i] for i in live]))  # type: ignore[misc]
-            self._data[name] = np.zeros((self.size, *rows.shape[1:]), dtype=rows.dtype)
-            self._data[name][live] = rows
+        for name in self._makers:
+            self._fill(name, live, [archs[i] for i in live])  # type: ignore[misc]
 
-    def members(self) -> list[Architecture]:
-        """The candidates, oldest first."""
-        order = np.argsort(self.ids, kind="stable")
-        return [a for a in (self.archs[i] for i in order) if a is not None]
+    def _fill(self, name: str, slots: list[int], archs: list[Architecture]) -> None:
+        """Compute the column ``name`` of ``archs`` into ``slots`` (allocating the column on first use)."""
+        rows = np.asarray(self._makers[name](archs))
+        if name not in self._data:
+            self._data[name] = np.zeros((self.size, *rows.shape[1:]), dtype=rows.dtype)
+        self._data[name][slots] = rows
 
 
 def candidate_pool(space: Space, limit: int) -> CandidatePool | None:
