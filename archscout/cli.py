@@ -431,8 +431,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_demo)
 
     from .hardware import add_latency_bench_parser
+    from .supernet.cli import add_supernet_parser
 
     add_latency_bench_parser(sub)
+    add_supernet_parser(sub)
 
     p = sub.add_parser("show", help="print a study's trials")
     p.add_argument("storage", help="the study's storage file")

@@ -22,15 +22,16 @@ from torch import nn
 from ..errors import BuildError
 from .ops import MBConv, make_divisible
 
-__all__ = ["BASE_WIDTHS", "MBV3Network", "build_mbv3", "stride_schedule"]
+__all__ = ["BASE_WIDTHS", "STAGE_ACTS", "STAGE_SE", "MBV3Network", "build_mbv3", "out_size", "per_stage",
+           "stride_schedule"]
 
 BASE_WIDTHS = (24, 40, 80, 112, 160)
-_SE = (False, True, False, True, True)            # MobileNetV3-Large / OFA, per stage
-_ACT = ("relu", "relu", "hswish", "hswish", "hswish")
+STAGE_SE = (False, True, False, True, True)            # MobileNetV3-Large / OFA, per stage
+STAGE_ACTS = ("relu", "relu", "hswish", "hswish", "hswish")
 _STRIDE_ORDER = (0, 1, 2, 4)                      # stages whose first layer may downsample, in order
 
 
-def _out(size: int, stride: int) -> int:
+def out_size(size: int, stride: int) -> int:
     return (size + stride - 1) // stride
 
 
@@ -46,9 +47,9 @@ def stride_schedule(height: int, width: int, n_stages: int, min_size: int = 2, l
     strides = [1] * (n_stages + 1)
     slots = (-1, *_STRIDE_ORDER) if size >= large else _STRIDE_ORDER[:3]
     for s in slots:
-        if s < n_stages and size >= 2 and _out(size, 2) >= min_size:
+        if s < n_stages and size >= 2 and out_size(size, 2) >= min_size:
             strides[s + 1] = 2
-            size = _out(size, 2)
+            size = out_size(size, 2)
     return tuple(strides)
 
 
@@ -98,7 +99,7 @@ class MBV3Network(nn.Module):
         return self.classifier(torch.flatten(self.feature_mix(x), 1))
 
 
-def _per_stage(value: Any, default: Sequence, n: int, name: str) -> list:
+def per_stage(value: Any, default: Sequence, n: int, name: str) -> list:
     if value is None:
         if n > len(default):
             raise BuildError(f"mbv3: the architecture has {n} stages; pass {name}= with {n} values")
@@ -156,14 +157,14 @@ def build_mbv3(
     stages, wm = _layers(arch)
     n = len(stages)
     c_in, h, w = input_shape
-    widths = [make_divisible(b * wm, 8) for b in _per_stage(widths, BASE_WIDTHS, n, "widths")]
+    widths = [make_divisible(b * wm, 8) for b in per_stage(widths, BASE_WIDTHS, n, "widths")]
     if use_se is True:
-        se = list(_SE[:n]) + [True] * max(0, n - len(_SE))
+        se = list(STAGE_SE[:n]) + [True] * max(0, n - len(STAGE_SE))
     elif use_se is False:
         se = [False] * n
     else:
-        se = [bool(v) for v in _per_stage(use_se, _SE, n, "use_se")]
-    acts = _ACT[:n] if n <= len(_ACT) else list(_ACT) + ["hswish"] * (n - len(_ACT))
+        se = [bool(v) for v in per_stage(use_se, STAGE_SE, n, "use_se")]
+    acts = STAGE_ACTS[:n] if n <= len(STAGE_ACTS) else list(STAGE_ACTS) + ["hswish"] * (n - len(STAGE_ACTS))
     if strides is None:
         sched = stride_schedule(h, w, n)
     else:
@@ -180,7 +181,7 @@ def build_mbv3(
                     f"{sched.count(2)} times, which would downsample a 1x1 feature map; use fewer stride-2 "
                     "entries or strides=None (adaptive)"
                 )
-            size = _out(size, s)
+            size = out_size(size, s)
     if head_width is not None and (isinstance(head_width, bool) or not isinstance(head_width, int) or head_width < 1):
         raise BuildError(f"mbv3 option head_width must be an integer >= 1 or None, got {head_width!r}")
     for k, e in (layer for stage in stages for layer in stage):

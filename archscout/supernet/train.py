@@ -1,0 +1,489 @@
+"""Training a supernet: the weight-training methods, seeded and resumable from the last epoch.
+
+Methods (a method is a strategy for *weights*; which sub-network a step trains):
+
+``spos``      single-path one-shot (Guo et al.): each step trains one sub-network drawn uniformly. With
+              ``sampling="fair"`` (cell supernets, FairNAS's strict fairness) the batch is cut into one chunk
+              per op and, on every edge, the chunks use a random permutation of the ops: every op of every
+              edge is trained on the same number of images in every step, at the cost of one path.
+``sandwich``  BigNAS / OFA's sandwich rule with in-place distillation: each step trains the largest
+              sub-network on the labels, then the smallest and two random ones on the largest's soft
+              predictions (stage supernets: they have a largest and a smallest).
+``ofa``       Once-for-All's progressive shrinking (stage supernets): the epochs are cut into phases; the first
+              trains the largest network only, then kernel size, depth, and expand ratio / width become
+              elastic in turn (channels sorted by importance when expand becomes elastic); every elastic
+              phase uses the sandwich step restricted to the elastic dimensions.
+
+A run writes into one folder: ``supernet.json`` (space, supernet, data and settings, history, epochs
+done), ``checkpoint.pt`` (model and optimizer state dicts after the last finished epoch, read back with
+``weights_only=True``) and, when training ends, ``supernet.pt`` (the model's state dict). The same command
+started again resumes from ``checkpoint.pt``: each epoch's data order, augmentation and sampled paths derive
+from ``(seed, epoch)`` alone, so a resumed run follows the trajectory of an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._validate import check_choice, check_int, check_number
+from ..errors import ArchscoutError, ConfigError, require
+from ..space import Space, create_space
+
+__all__ = [
+    "FORMAT",
+    "METHODS",
+    "SupernetError",
+    "TrainSettings",
+    "default_settings",
+    "read_meta",
+    "resolve_accelerator",
+    "train_supernet",
+]
+
+FORMAT = "archscout-supernet"
+VERSION = 1
+METHODS = ("spos", "sandwich", "ofa")
+SAMPLINGS = ("uniform", "fair")
+ACCELERATORS = ("auto", "cpu", "cuda")
+
+
+class SupernetError(ArchscoutError):
+    """A supernet folder that cannot be used: missing, corrupt, foreign, or trained with other settings."""
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """How a supernet is trained (every field is stored in ``supernet.json``).
+
+    Attributes:
+        method: ``"spos"``, ``"sandwich"`` or ``"ofa"`` (see the module docstring).
+        epochs: passes over the training images (>= 1).
+        batch_size: images per step (>= 2).
+        lr: peak learning rate of SGD (momentum 0.9, Nesterov), cosine-annealed to 0 over all steps.
+        weight_decay: L2 penalty of SGD.
+        sampling: ``"fair"`` or ``"uniform"`` paths for ``spos`` (fair needs a cell supernet).
+        augment: random crop (padding 4) and horizontal flip of 32x32 training images; ``None`` (auto):
+            on for 32x32 inputs, off otherwise.
+        seed: seeds the weights, the data order, the augmentation and the sampled paths.
+    """
+
+    method: str = "spos"
+    epochs: int = 30
+    batch_size: int = 128
+    lr: float = 0.05
+    weight_decay: float = 5e-4
+    sampling: str = "fair"
+    augment: bool | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_choice("method", self.method, METHODS)
+        check_choice("sampling", self.sampling, SAMPLINGS)
+        check_int("epochs", self.epochs, 1)
+        check_int("batch_size", self.batch_size, 2)
+        check_number("lr", self.lr, 0.0, low_open=True)
+        check_number("weight_decay", self.weight_decay, 0.0)
+        check_int("seed", self.seed, 0)
+        if self.augment is not None and not isinstance(self.augment, bool):
+            raise ConfigError(f"augment must be True, False or None (auto), got {self.augment!r}")
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    """Which images train and validate the supernet.
+
+    Attributes:
+        data: a registered dataset name or a path (see :func:`archscout.data.load_splits`).
+        train_subset: training images (stratified, seeded), or None for all.
+        val_size: validation images drawn from the training set (never trained on); sub-network accuracy.
+        split_seed: the seed of the subset and validation draws (fixed, whatever the training seed).
+    """
+
+    data: str
+    train_subset: int | None = None
+    val_size: int = 5000
+    split_seed: int = 0
+
+
+_DEFAULTS: dict[str, dict[str, Any]] = {
+    # chosen by benchmarks/supernet_nb201.py and benchmarks/supernet_mbv3.py (docs/benchmarks.md)
+    "cell": {"settings": {"method": "spos", "sampling": "fair", "epochs": 25, "batch_size": 128, "lr": 0.05},
+             "train_subset": 20000, "val_size": 2500, "options": {"C": 8, "N": 1}},
+    "stages": {"settings": {"method": "sandwich", "sampling": "uniform", "epochs": 6, "batch_size": 128,
+                            "lr": 0.05, "weight_decay": 4e-5},
+               "train_subset": 20000, "val_size": 5000, "options": {"stem_width": 16}},
+}
+
+
+def default_settings(kind: str) -> dict[str, Any]:
+    """The default settings, data sizes and supernet options of a supernet kind (``"cell"``/``"stages"``)."""
+    d = _DEFAULTS[kind]
+    return {"settings": dict(d["settings"]), "train_subset": d["train_subset"], "val_size": d["val_size"],
+            "options": dict(d["options"])}
+
+
+def resolve_accelerator(accelerator: str) -> str:
+    """``"cpu"`` or ``"cuda"`` for ``--accelerator auto|cpu|cuda``.
+
+    Raises:
+        ConfigError: an unknown value, or ``cuda`` asked for where no CUDA device is present.
+    """
+    torch = require("torch", "nn")
+    check_choice("accelerator", accelerator, ACCELERATORS)
+    if accelerator == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if accelerator == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("accelerator 'cuda' was asked for but torch sees no CUDA device; use --accelerator cpu "
+                          "or auto")
+    return accelerator
+
+
+# --- the folder -------------------------------------------------------------------------------------------
+def _atomic_json(path: Path, obj: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_meta(folder: str | os.PathLike) -> dict[str, Any]:
+    """The ``supernet.json`` of a supernet folder.
+
+    Raises:
+        SupernetError: the folder or its ``supernet.json`` is missing, unreadable or not a supernet's.
+    """
+    path = Path(folder) / "supernet.json"
+    if not path.is_file():
+        raise SupernetError(f"{os.fspath(folder)!r} holds no supernet.json; give the --out folder of "
+                            "'archscout supernet train'")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        raise SupernetError(f"{os.fspath(path)!r} is not readable JSON ({str(e)[:100]}); it is corrupt: train "
+                            "again into a fresh folder") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise SupernetError(f"{os.fspath(path)!r} is not an archscout supernet description; give the --out folder "
+                            "of 'archscout supernet train'")
+    if meta.get("version") != VERSION:
+        raise SupernetError(f"{os.fspath(path)!r} has format version {meta.get('version')!r}; this archscout reads "
+                            f"version {VERSION}")
+    return meta
+
+
+def load_state(path: Path, what: str) -> dict[str, Any]:
+    """``torch.load(path, weights_only=True)``, or a one-line :class:`SupernetError`."""
+    torch = require("torch", "nn")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unreadable file is reported the same way
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:120]
+        raise SupernetError(f"{os.fspath(path)!r} is not a readable {what} ({first}); it is corrupt or foreign: "
+                            "delete it (training starts again) or use another --out folder") from None
+    if not isinstance(obj, dict):
+        raise SupernetError(f"{os.fspath(path)!r} is not a {what} (holds {type(obj).__name__}); delete it or use "
+                            "another --out folder")
+    return obj
+
+
+def load_weights_into(net: Any, state: Mapping[str, Any], path: Path) -> None:
+    """Load a state dict into the supernet, or a one-line :class:`SupernetError` when it does not fit."""
+    try:
+        net.load_state_dict(state)
+    except (RuntimeError, KeyError, TypeError) as e:
+        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        raise SupernetError(f"{os.fspath(path)!r} holds weights of another network ({first}); delete it or use "
+                            "another --out folder") from None
+
+
+# --- the steps ------------------------------------------------------------------------------------------
+def _kd(student: Any, teacher_probs: Any) -> Any:
+    F = require("torch.nn.functional", "nn")
+    return -(teacher_probs * F.log_softmax(student, dim=1)).sum(dim=1).mean()
+
+
+@dataclass
+class _Stepper:
+    net: Any
+    settings: TrainSettings
+    elastic: tuple[str, ...] | None = None
+    ce: Callable[..., Any] | None = field(default=None)
+
+    def step(self, x: Any, y: Any, rng: np.random.Generator) -> float:
+        """Forward and backward one batch (gradients accumulate); returns the mean loss reported."""
+        F = require("torch.nn.functional", "nn")
+        torch = require("torch", "nn")
+        net, s = self.net, self.settings
+        if s.method == "spos":
+            if s.sampling == "fair":
+                k = len(net.op_names)
+                perms = [rng.permutation(k) for _ in range(net.n_edges)]
+                chunks = list(zip(x.chunk(k), y.chunk(k)))
+                total = 0.0
+                for j, (xc, yc) in enumerate(chunks):
+                    net.set_path([int(p[j]) for p in perms])
+                    loss = F.cross_entropy(net(xc), yc) * (len(yc) / len(y))
+                    loss.backward()
+                    total += float(loss.detach())
+                return total
+            net.set_active(net.sample(rng))
+            loss = F.cross_entropy(net(x), y)
+            loss.backward()
+            return float(loss.detach())
+        # sandwich / ofa: largest on labels, then smallest + 2 random on its soft predictions
+        elastic = self.elastic
+        net.set_active(net.largest())
+        out = net(x)
+        loss = F.cross_entropy(out, y)
+        loss.backward()
+        reported = float(loss.detach())
+        if elastic is not None and not elastic:
+            return reported
+        with torch.no_grad():
+            soft = torch.softmax(out.detach(), dim=1)
+        students = [net.smallest()] if elastic is None else [net.sample(rng, elastic=elastic)]
+        students += [net.sample(rng, elastic=elastic) for _ in range(2)]
+        for arch in students:
+            net.set_active(arch)
+            _kd(net(x), soft).backward()
+        return reported
+
+
+def ofa_phases(dims: tuple[str, ...], epochs: int) -> list[tuple[int, tuple[str, ...]]]:
+    """OFA's progressive shrinking: ``(first epoch, elastic dims)`` per phase. The first phase trains the
+    largest network only; then each elastic dimension joins in turn (``expand`` and ``width`` together)."""
+    groups: list[tuple[str, ...]] = [()]
+    for d in dims:
+        if d == "width" and groups[-1] and "expand" in groups[-1]:
+            groups[-1] = (*groups[-1], d)
+        else:
+            groups.append((*groups[-1], d))
+    n = len(groups)
+    starts = [round(i * epochs / n) for i in range(n)]
+    return [(s, g) for s, g in zip(starts, groups)]
+
+
+# --- training -------------------------------------------------------------------------------------------
+def _settings_for(kind: str, method: str | None, overrides: Mapping[str, Any]) -> TrainSettings:
+    base = default_settings(kind)["settings"]
+    if method is not None:
+        base["method"] = method
+        if method != "spos":
+            base["sampling"] = "uniform"
+    if kind != "cell":
+        base["sampling"] = "uniform"
+    base.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return TrainSettings(**base)
+    except TypeError as e:
+        raise ConfigError(f"unknown supernet training setting: {e}") from None
+
+
+def _check_method(net: Any, s: TrainSettings) -> None:
+    if s.method in ("sandwich", "ofa") and net.largest() is None:
+        raise ConfigError(f"method {s.method!r} needs a supernet with a largest and a smallest sub-network (stage "
+                          f"spaces such as 'mbv3'); the {net.kind} supernet of space {net.space.name!r} has none: "
+                          "use --method spos")
+    if s.method == "ofa" and not net.elastic_dims():
+        raise ConfigError(f"method 'ofa' needs elastic dimensions; the {net.kind} supernet has none: use spos")
+    if s.method == "spos" and s.sampling == "fair" and net.kind != "cell":
+        raise ConfigError("sampling 'fair' needs a cell supernet (one op per edge); use sampling='uniform'")
+
+
+def _data_spec(data: Any) -> str:
+    if isinstance(data, (str, os.PathLike)):
+        text = os.fspath(data)
+        return os.path.abspath(text) if os.path.exists(text) else text
+    raise ConfigError(f"data must be a dataset name or a path (it is stored in supernet.json and read again by "
+                      f"eval and search), got {type(data).__name__}")
+
+
+def _progress(total: int, initial: int, enabled: bool) -> Any:
+    tqdm = require("tqdm", "nn").tqdm
+    return tqdm(total=total, initial=initial, unit="step", file=sys.stderr, disable=not enabled,
+                bar_format="{desc} {percentage:3.0f}%|{bar:20}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}]",
+                dynamic_ncols=True, mininterval=1.0)
+
+
+def train_supernet(
+    space: str | Space,
+    data: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    method: str | None = None,
+    epochs: int | None = None,
+    seed: int = 0,
+    train_subset: int | str | None = "default",
+    val_size: int | None = None,
+    options: Mapping[str, Any] | None = None,
+    settings: Mapping[str, Any] | None = None,
+    accelerator: str = "cpu",
+    threads: int | None = None,
+    progress: bool = False,
+    stop_after_epoch: int | None = None,
+) -> dict[str, Any]:
+    """Train the supernet of ``space`` on ``data`` into the folder ``out`` (resuming a run found there).
+
+    Args:
+        space: a registered space name or a :class:`Space` (one Cell of library ops, or stages with
+            ``kernel`` / ``expand`` layers and an optional ``width_mult``).
+        data: a registered dataset name or a path (see :func:`archscout.data.load_splits`).
+        out: the folder (created); holding an unfinished run of the same settings, that run resumes.
+        method, epochs, seed: see :class:`TrainSettings`; None takes the kind's default.
+        train_subset: training images (stratified, seeded); ``"default"`` takes the kind's default, None all.
+        val_size: validation images kept out of training (None: the default).
+        options: supernet options (cells: ``C``, ``N``; stages: ``widths``, ``stem_width``, ``use_se``,
+            ``head_width``, ``strides``), over the kind's defaults.
+        settings: other :class:`TrainSettings` fields (``batch_size``, ``lr``, ``weight_decay``, ``sampling``,
+            ``augment``).
+        accelerator: ``"cpu"`` (default), ``"cuda"`` or ``"auto"``; files and seeds do not depend on it.
+        threads: torch intra-op threads (None: torch's default).
+        progress: show a progress bar on stderr (epoch, loss, time left).
+        stop_after_epoch: stop (resumably) after this many epochs; for tests and staged runs.
+
+    Returns:
+        The folder's ``supernet.json`` content.
+
+    Raises:
+        ConfigError: bad settings, or a method the supernet cannot use.
+        SupernetError: ``out`` holds a supernet of other settings, or a corrupt or foreign checkpoint.
+        DataError / UnknownNameError: the data cannot be read.
+    """
+    torch = require("torch", "nn")
+    from ..data import load_splits
+    from .build import create_supernet, supernet_kind
+
+    sp = create_space(space) if isinstance(space, str) else space
+    if not isinstance(sp, Space):
+        raise ConfigError(f"space must be a space name or a Space, got {type(space).__name__}")
+    kind = supernet_kind(sp)
+    defaults = default_settings(kind)
+    s = _settings_for(kind, method, {**(settings or {}), "epochs": epochs, "seed": seed})
+    subset = defaults["train_subset"] if train_subset == "default" else train_subset
+    ds = DataSettings(_data_spec(data), None if subset is None else check_int("train_subset", subset, 1),
+                      defaults["val_size"] if val_size is None else check_int("val_size", val_size, 1))
+    opts = {**defaults["options"], **dict(options or {})}
+    device = resolve_accelerator(accelerator)
+    if threads is not None:
+        torch.set_num_threads(check_int("threads", threads, 1))
+    folder = Path(out)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"--out {os.fspath(out)!r} is a file; give a folder")
+    folder.mkdir(parents=True, exist_ok=True)
+
+    splits = load_splits(ds.data, train_subset=ds.train_subset, val_size=ds.val_size, seed=ds.split_seed)
+    g = torch.Generator().manual_seed(s.seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=g)))
+        net = create_supernet(sp, splits.input_shape, splits.num_classes, **opts)
+    _check_method(net, s)
+    augment = s.augment if s.augment is not None else splits.input_shape[1:] == (32, 32)
+    meta = {
+        "format": FORMAT, "version": VERSION, "space": sp.to_config(), "supernet": net.to_config(),
+        "settings": asdict(s), "augment": augment, "data": asdict(ds), "data_sizes": splits.sizes(),
+        "data_name": splits.name,
+    }
+    meta_path, ckpt_path = folder / "supernet.json", folder / "checkpoint.pt"
+    start, history = 0, []
+    if meta_path.exists():
+        old = read_meta(folder)
+        same = {k: old.get(k) for k in ("space", "supernet", "settings", "data")} == \
+            {k: json.loads(json.dumps(meta[k])) for k in ("space", "supernet", "settings", "data")}
+        if not same:
+            raise SupernetError(f"{os.fspath(folder)!r} holds a supernet trained with other settings; give the same "
+                                "command to resume it, or another --out folder")
+        history = list(old.get("history", []))
+        if ckpt_path.exists():
+            ckpt = load_state(ckpt_path, "supernet checkpoint")
+            if not {"model", "optimizer", "epoch"} <= set(ckpt):
+                raise SupernetError(f"{os.fspath(ckpt_path)!r} is not an archscout supernet checkpoint; delete it or "
+                                    "use another --out folder")
+            load_weights_into(net, ckpt["model"], ckpt_path)
+            start = int(ckpt["epoch"])
+            history = history[:start]
+    net.to(device)
+    opt = torch.optim.SGD(net.parameters(), lr=s.lr, momentum=0.9, nesterov=True, weight_decay=s.weight_decay)
+    if start:
+        try:
+            opt.load_state_dict(ckpt["optimizer"])
+        except (ValueError, KeyError, RuntimeError) as e:
+            raise SupernetError(f"{os.fspath(ckpt_path)!r}: optimizer state does not fit ({str(e)[:100]}); delete "
+                                "it or use another --out folder") from None
+    meta.update(epochs_done=start, history=history, finished=start >= s.epochs)
+    _atomic_json(meta_path, meta)
+    if start >= s.epochs:
+        if not (folder / "supernet.pt").exists():
+            torch.save(net.state_dict(), folder / "supernet.pt")
+        return meta
+
+    X = torch.from_numpy(np.array(splits.X_train))  # a writable copy
+    Y = torch.from_numpy(np.array(splits.y_train))
+    n = len(Y)
+    per_epoch = max(1, n // s.batch_size)  # the last partial batch is dropped (BN needs >= 2 images)
+    total_steps = per_epoch * s.epochs
+    phases = ofa_phases(net.elastic_dims(), s.epochs) if s.method == "ofa" else []
+    augment_fn = None
+    if augment:
+        from ..data.augment import random_crop_flip
+        augment_fn = random_crop_flip
+    stop = s.epochs if stop_after_epoch is None else min(s.epochs, check_int("stop_after_epoch", stop_after_epoch, 1))
+    bar = _progress(total_steps, start * per_epoch, progress)
+    net.train()
+    try:
+        for epoch in range(start, stop):
+            elastic: tuple[str, ...] | None = None
+            if phases:
+                elastic = [g_ for e0, g_ in phases if e0 <= epoch][-1]
+                first = min((e0 for e0, g_ in phases if "expand" in g_), default=-1)
+                if epoch == first:  # expand becomes elastic: keep the most important channels first (OFA)
+                    net.reorganize_channels()
+                    opt.state.clear()
+            stepper = _Stepper(net, s, elastic)
+            order = np.random.default_rng([s.seed, epoch]).permutation(n)
+            rng = np.random.default_rng([s.seed, epoch, 1])
+            gen = torch.Generator().manual_seed(s.seed * 100_003 + epoch)
+            t0, losses = time.time(), []
+            for b in range(per_epoch):
+                idx = torch.from_numpy(order[b * s.batch_size:(b + 1) * s.batch_size])
+                x, y = X[idx], Y[idx]
+                if augment_fn is not None:
+                    x = augment_fn(x, gen)
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                step = epoch * per_epoch + b
+                for group in opt.param_groups:
+                    group["lr"] = 0.5 * s.lr * (1 + math.cos(math.pi * step / total_steps))
+                opt.zero_grad(set_to_none=True)
+                loss = stepper.step(x, y, rng)
+                if not math.isfinite(loss):
+                    from ..training import TrainingDivergedError
+                    raise TrainingDivergedError(f"the supernet's training loss became {loss} in epoch {epoch + 1}; "
+                                                "lower --lr (settings lr) or check the data")
+                torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+                opt.step()
+                losses.append(loss)
+                bar.set_description_str(f"epoch {epoch + 1}/{s.epochs} loss {np.mean(losses[-50:]):.3f}", refresh=False)
+                bar.update(1)
+            history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), "time_s": round(time.time() - t0, 2),
+                            **({"elastic": list(elastic)} if elastic is not None else {})})
+            state = {"model": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+                     "optimizer": opt.state_dict(), "epoch": epoch + 1}
+            tmp = ckpt_path.with_name("checkpoint.pt.tmp")
+            torch.save(state, tmp)
+            os.replace(tmp, ckpt_path)
+            meta.update(epochs_done=epoch + 1, history=history, finished=epoch + 1 >= s.epochs)
+            _atomic_json(meta_path, meta)
+    finally:
+        bar.close()
+    if meta["finished"]:
+        torch.save({k: v.detach().cpu() for k, v in net.state_dict().items()}, folder / "supernet.pt.tmp")
+        os.replace(folder / "supernet.pt.tmp", folder / "supernet.pt")
+    return meta
+
