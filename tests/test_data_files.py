@@ -661,3 +661,17 @@ def test_real_cifar10_jpeg_npz(forget_loaded):
     assert np.bincount(s.y_train).tolist() == [100] * 10 and np.bincount(s.y_val).tolist() == [50] * 10
     assert load_splits(CIFAR_JPEG_NPZ, val_size=5000).sizes() == {"train": 20000, "val": 5000, "test": 10000}
     assert abs(float(s.X_test[:, 0].mean()) - 0.4941) < 0.001  # red channel, scaled to [0, 1]
+
+
+def test_debian_fashion_mnist_idx_files_match_the_official_arrays():
+    """The IDX files of Debian's dataset-fashion-mnist package (installed by CI) read as the official arrays."""
+    folder = Path("/usr/share/datasets/fashion-mnist")
+    npz = Path(__file__).resolve().parents[2] / "shared/data/fashion-mnist/fashion_mnist.npz"
+    if not (folder / "train-images-idx3-ubyte.gz").exists() or not npz.exists():
+        pytest.skip("needs /usr/share/datasets/fashion-mnist (apt-get install dataset-fashion-mnist) and the npz")
+    from archscout.data import load_idx_folder
+    train, test = load_idx_folder(folder)
+    ref = np.load(npz)
+    assert train.X.shape == (60000, 1, 28, 28) and test.X.shape == (10000, 1, 28, 28)
+    assert np.array_equal(train.y, ref["y_train"]) and np.array_equal(test.y, ref["y_test"])
+    assert np.array_equal(np.rint(test.X[:, 0] * 255).astype(np.uint8), ref["x_test"].reshape(10000, 28, 28))

@@ -336,3 +336,60 @@ def test_specialised_front_exports_with_parity(trained, tmp_path):
         ref = ev.extract(ev.space.parse(info["arch"]))
         with torch.no_grad():
             assert torch.allclose(model.eval()(torch.from_numpy(X[:8])), ref(torch.from_numpy(X[:8])), atol=1e-5)
+
+
+# --- stage spaces end to end -------------------------------------------------------------------------------
+def _tiny_stages():
+    return asc.Space({"width_mult": asc.Ordinal([1.0, 1.5]),
+                      "stages": asc.Stages(n=2, depth=asc.Ordinal([1, 2]),
+                                           layer={"kernel": asc.Ordinal([3, 5]), "expand": asc.Ordinal([2, 3])})},
+                     name="tiny-stages")
+
+
+@pytest.mark.parametrize("method", ["spos", "sandwich", "ofa"])
+def test_stage_supernet_trains_with_each_method(tmp_path, method):
+    meta = train_supernet(_tiny_stages(), "digits", tmp_path / method, method=method, epochs=4, train_subset=200,
+                          val_size=100, settings={"batch_size": 50})
+    assert meta["finished"] and meta["supernet"]["options"]["widths"] == [16, 24]
+    if method == "ofa":
+        assert [h.get("elastic") for h in meta["history"]] == [[], ["kernel"], ["kernel", "depth"],
+                                                                ["kernel", "depth", "expand", "width"]]
+    ev = SupernetEvaluator(tmp_path / method)
+    net = ev.supernet
+    for a in (net.largest(), net.smallest()):
+        r = ev.evaluate(a)
+        assert 0.0 <= r["accuracy"] <= 1.0
+    x = torch.from_numpy(np.array(ev.heldout()[0][:6]))
+    a = net.sample(np.random.default_rng(0))
+    sub = ev.extract(a)
+    with torch.no_grad():
+        assert torch.allclose(sub(x), ev.activate(a)(x), atol=1e-5)
+
+
+def test_fair_sampling_needs_a_cell_supernet(tmp_path):
+    with pytest.raises(ConfigError, match="fair"):
+        train_supernet(_tiny_stages(), "digits", tmp_path / "f", epochs=1, train_subset=200, val_size=100,
+                       settings={"sampling": "fair"})
+
+
+def test_stage_specialisation_exports_mbv3_networks(tmp_path):
+    pytest.importorskip("onnxruntime")
+    train_supernet(_tiny_stages(), "digits", tmp_path / "sn", epochs=1, train_subset=200, val_size=100,
+                   settings={"batch_size": 50})
+    res = search_supernet(tmp_path / "sn", 4, strategy="random", seed=1, device="cpu-ort", latency_budget_ms=1e6,
+                          export=tmp_path / "dep")
+    rows = [r for r in res["exported"] if r["exported"]]
+    assert rows
+    for r in rows:
+        assert r["onnx_max_abs_diff"] < 1e-4
+        assert (tmp_path / "dep" / "models" / f"{r['name']}.onnx").exists()
+    assert (tmp_path / "sn" / "latency-cpu-ort.json").exists()   # a second specialisation measures nothing twice
+
+
+def test_cli_train_defaults_parse(tmp_path):
+    from archscout.cli import build_parser
+    ns = build_parser().parse_args(["supernet", "train", "--space", "nb201", "--data", "digits", "--out", "x"])
+    assert ns.train_subset is None and ns.method is None
+    ns = build_parser().parse_args(["supernet", "train", "--space", "nb201", "--data", "digits", "--out", "x",
+                                    "--train-subset", "all"])
+    assert ns.train_subset == 0

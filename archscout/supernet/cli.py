@@ -33,9 +33,10 @@ def _positive_float(text: str) -> float:
     return v
 
 
-def _subset(text: str) -> int | None:
-    if text.lower() in ("all", "none"):
-        return None
+def _subset(text: str) -> int:
+    """``--train-subset``: a count, or 0 for ``all``."""
+    if text.lower() == "all":
+        return 0
     return _int(1)(text)
 
 
@@ -64,7 +65,7 @@ def cmd_train(ns: argparse.Namespace) -> int:
         except ValueError:
             options[key.strip()] = value
     meta = train_supernet(ns.space, ns.data, ns.out, method=ns.method, epochs=ns.epochs, seed=ns.seed,
-                          train_subset=ns.train_subset,
+                          train_subset="default" if ns.train_subset is None else (ns.train_subset or None),
                           val_size=ns.val_size, options=options, settings=settings, accelerator=ns.accelerator,
                           threads=ns.threads, progress=not ns.no_progress)
     total = sum(h["time_s"] for h in meta["history"])
@@ -124,7 +125,7 @@ def add_supernet_parser(subparsers: Any) -> argparse.ArgumentParser:
     t.add_argument("--method", choices=["spos", "sandwich", "ofa"], help="training method (default per space)")
     t.add_argument("--epochs", type=_int(1), help="epochs (default per space)")
     t.add_argument("--seed", type=_int(0), default=0, help="seed (default 0)")
-    t.add_argument("--train-subset", dest="train_subset", type=_subset, default="default",
+    t.add_argument("--train-subset", dest="train_subset", type=_subset,
                    help="training images, stratified and seeded, or 'all' (default per space)")
     t.add_argument("--val-size", dest="val_size", type=_int(1), help="validation images kept out of training")
     t.add_argument("--batch-size", dest="batch_size", type=_int(2), help="images per step")

@@ -119,10 +119,13 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
     # chosen by benchmarks/supernet_nb201.py and benchmarks/supernet_mbv3.py (docs/benchmarks.md)
     "cell": {"settings": {"method": "spos", "sampling": "fair", "epochs": 25, "batch_size": 128, "lr": 0.05},
              "train_subset": 20000, "val_size": 2500, "options": {"C": 8, "N": 1}},
-    "stages": {"settings": {"method": "sandwich", "sampling": "uniform", "epochs": 6, "batch_size": 128,
+    "stages": {"settings": {"method": "spos", "sampling": "uniform", "epochs": 10, "batch_size": 128,
                             "lr": 0.05, "weight_decay": 4e-5},
-               "train_subset": 20000, "val_size": 5000, "options": {"stem_width": 16}},
+               "train_subset": 10000, "val_size": 2500, "options": {"stem_width": 16}},
 }
+CPU_WIDTHS = (16, 24, 40, 48, 64)
+"""Default output channels per stage of stage supernets (MobileNetV3's are 24, 40, 80, 112, 160): CPU-sized;
+a space with more stages repeats the last; pass ``widths`` to choose others."""
 
 
 def default_settings(kind: str) -> dict[str, Any]:
@@ -371,6 +374,9 @@ def train_supernet(
     ds = DataSettings(_data_spec(data), None if subset is None else check_int("train_subset", subset, 1),
                       defaults["val_size"] if val_size is None else check_int("val_size", val_size, 1))
     opts = {**defaults["options"], **dict(options or {})}
+    if kind == "stages" and "widths" not in opts:
+        n = sp.params["stages"].n  # type: ignore[attr-defined]
+        opts["widths"] = [CPU_WIDTHS[min(i, len(CPU_WIDTHS) - 1)] for i in range(n)]
     device = resolve_accelerator(accelerator)
     if threads is not None:
         torch.set_num_threads(check_int("threads", threads, 1))
