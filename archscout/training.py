@@ -20,6 +20,7 @@ and reach an optional ``on_epoch(epoch, metrics)`` callback of :meth:`TrainingEv
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ from torch import nn  # noqa: E402
 
 from ._torch import resolve_factory, torch_threads  # noqa: E402
 from ._validate import check_int  # noqa: E402
-from .data import SPLIT_SEED, Splits, as_splits, dataset_info  # noqa: E402
+from .data import SPLIT_SEED, Splits, as_splits, dataset_info, list_datasets  # noqa: E402
 from .space import Architecture  # noqa: E402
 
 __all__ = ["OPTIMIZERS", "TrainResult", "TrainingDivergedError", "TrainingEvaluator", "to_tensors"]
@@ -88,8 +89,10 @@ class TrainingEvaluator:
     metrics (on one thread; more threads may change the last digits).
 
     Args:
-        dataset: a built-in dataset name (``"digits"``, ``"mnist5k"``; split 60/20/20 with a fixed seed 0 and
-            loaded lazily in each worker), a :class:`~archscout.data.Splits`, an
+        dataset: a built-in dataset name (``"digits"``, ``"mnist5k"``: split 60/20/20 with a fixed seed 0;
+            ``"fashion-mnist"``, ``"cifar10"``: the official test split; loaded lazily in each worker), a path
+            (an ``.npz``, an IDX or CIFAR-10 binary folder; see :func:`archscout.data.load_splits`), a
+            :class:`~archscout.data.Splits`, an
             :class:`~archscout.data.ArrayDataset`, a map-style torch ``Dataset`` or an ``(X, y)`` pair (split
             60/20/20 with seed 0 once, here).
         epochs: epochs per evaluation when the fidelity is ``None``.
@@ -133,7 +136,13 @@ class TrainingEvaluator:
         self.weight_decay = float(weight_decay)
         self.seed = check_int("seed", seed, 0)
         self.threads = check_int("threads", threads)
-        if isinstance(dataset, str):
+        if isinstance(dataset, os.PathLike) or (isinstance(dataset, str) and dataset not in list_datasets()
+                                                 and os.path.exists(dataset)):
+            path = os.path.abspath(os.fspath(dataset))  # a file or folder: load_splits reads it (and again in workers)
+            self._splits = as_splits(path, seed=SPLIT_SEED)
+            self.dataset_name = path
+            shape, classes = self._splits.input_shape, self._splits.num_classes
+        elif isinstance(dataset, str):
             info = dataset_info(dataset)  # raises UnknownNameError at once
             self.dataset_name: str | None = dataset
             self._splits: Splits | None = None

@@ -675,3 +675,33 @@ def test_debian_fashion_mnist_idx_files_match_the_official_arrays():
     assert train.X.shape == (60000, 1, 28, 28) and test.X.shape == (10000, 1, 28, 28)
     assert np.array_equal(train.y, ref["y_train"]) and np.array_equal(test.y, ref["y_test"])
     assert np.array_equal(np.rint(test.X[:, 0] * 255).astype(np.uint8), ref["x_test"].reshape(10000, 28, 28))
+
+
+def test_default_validation_is_a_tenth_of_training_at_most_5000(tmp_path):
+    from archscout.data import load_splits
+    rng = np.random.default_rng(0)
+    p = tmp_path / "small.npz"
+    np.savez(p, x_train=rng.integers(0, 255, (300, 8, 8, 3), dtype=np.uint8), y_train=np.arange(300) % 3,
+             x_test=rng.integers(0, 255, (30, 8, 8, 3), dtype=np.uint8), y_test=np.arange(30) % 3)
+    s = load_splits(p)
+    assert s.sizes() == {"train": 270, "val": 30, "test": 30}
+
+
+def test_training_evaluator_takes_a_path(tmp_path):
+    pytest.importorskip("torch")
+    import pickle
+
+    import archscout as asc
+    from archscout.training import TrainingEvaluator
+    rng = np.random.default_rng(0)
+    p = tmp_path / "small.npz"
+    np.savez(p, x_train=rng.integers(0, 255, (120, 8, 8), dtype=np.uint8), y_train=np.arange(120) % 3,
+             x_test=rng.integers(0, 255, (30, 8, 8), dtype=np.uint8), y_test=np.arange(30) % 3)
+    ev = TrainingEvaluator(str(p), epochs=1, factory={"C": 4, "N": 1})
+    assert ev.input_shape == (1, 8, 8) and ev.num_classes == 3 and ev.splits.sizes()["test"] == 30
+    assert ev.to_config()["dataset"] == str(p)
+    ev2 = pickle.loads(pickle.dumps(ev))
+    arch = asc.create_space("nb201").sample(np.random.default_rng(0))
+    a, b = ev2.evaluate(arch), ev.evaluate(arch)
+    assert (a["accuracy"], a["val_accuracy"]) == (b["accuracy"], b["val_accuracy"])
+    assert TrainingEvaluator.from_config(ev.to_config()).splits.sizes() == ev.splits.sizes()

@@ -66,6 +66,7 @@ from .formats import (
 __all__ = [
     "CIFAR10_BINARY_URL",
     "DATA_ENV",
+    "DEFAULT_VAL_SIZE",
     "FASHION_MNIST_SYSTEM_DIR",
     "IDX_FILES",
     "NPZ_KEYS",
@@ -132,6 +133,9 @@ def find_dataset(name: str, folder: str | os.PathLike[str] | None = None) -> Pat
                f"{DATA_ENV} to the folder holding {CIFAR10_SUBFOLDER}/")
     raise DataError(f"{name} not found: looked in {looked}{unset}; {how}")
 
+
+DEFAULT_VAL_SIZE = 5000
+"""At most this many validation images by default (10 % of the training set when that is fewer)."""
 
 _LOADED: OrderedDict[tuple, tuple[ArrayDataset, ArrayDataset]] = OrderedDict()
 _LOADED_MAX = 3
@@ -275,6 +279,8 @@ def _check_args(train_subset: Any, val_size: Any, seed: Any) -> None:
     if train_subset is not None and (not _is_int(train_subset) or train_subset < 1):
         raise ConfigError(f"train_subset must be None (every training image) or an integer >= 1, got "
                           f"{train_subset!r}")
+    if val_size is None:
+        return
     if _is_int(val_size):
         if val_size < 1:
             raise ConfigError(f"val_size must be >= 1 (a count) or a fraction in (0, 1), got {val_size!r}")
@@ -318,7 +324,7 @@ def _source(data: Any) -> tuple[str, ArrayDataset, ArrayDataset | None]:
                     f"binary batches ({CIFAR10_TRAIN_FILES[0]} .. {CIFAR10_TEST_FILE})")
 
 
-def load_splits(data: Any, *, train_subset: int | None = None, val_size: int | float = 5000,
+def load_splits(data: Any, *, train_subset: int | None = None, val_size: int | float | None = None,
                 seed: int = 0) -> Splits:
     """Train / validation / test splits of a dataset, stratified by class and fixed by ``seed``.
 
@@ -340,7 +346,7 @@ def load_splits(data: Any, *, train_subset: int | None = None, val_size: int | f
         data: what to split (see above).
         train_subset: how many training images to keep; None keeps them all.
         val_size: validation images: a count (int >= 1) or a fraction in (0, 1) of the official training set
-            (at least one image).
+            (at least one image); None: 10 % of the training set, at most 5,000.
         seed: integer >= 0.
 
     Returns:
@@ -371,7 +377,10 @@ def load_splits(data: Any, *, train_subset: int | None = None, val_size: int | f
         return Splits(readonly(s.X_train[keep]), readonly(s.y_train[keep]), s.X_val, s.y_val, s.X_test, s.y_test,
                       name=name, fractions=s.fractions, seed=int(seed))
     n = len(train)
-    n_val = int(val_size) if _is_int(val_size) else max(1, round(float(val_size) * n))
+    if val_size is None:
+        n_val = min(DEFAULT_VAL_SIZE, max(1, round(0.1 * n)))
+    else:
+        n_val = int(val_size) if _is_int(val_size) else max(1, round(float(val_size) * n))
     if n_val >= n:
         raise DataError(f"dataset {name!r}: val_size={val_size!r} asks for {n_val} validation images but the "
                         f"training set holds only {n}; pick val_size < {n} and leave some for training")
