@@ -136,6 +136,8 @@ class TrainingEvaluator:
         self.weight_decay = float(weight_decay)
         self.seed = check_int("seed", seed, 0)
         self.threads = check_int("threads", threads)
+        self.dataset_name: str | None
+        self._splits: Splits | None
         if isinstance(dataset, os.PathLike) or (isinstance(dataset, str) and dataset not in list_datasets()
                                                  and os.path.exists(dataset)):
             path = os.path.abspath(os.fspath(dataset))  # a file or folder: load_splits reads it (and again in workers)
@@ -144,8 +146,8 @@ class TrainingEvaluator:
             shape, classes = self._splits.input_shape, self._splits.num_classes
         elif isinstance(dataset, str):
             info = dataset_info(dataset)  # raises UnknownNameError at once
-            self.dataset_name: str | None = dataset
-            self._splits: Splits | None = None
+            self.dataset_name = dataset
+            self._splits = None
             shape, classes = info.input_shape, info.num_classes
         else:
             self._splits = as_splits(dataset, seed=SPLIT_SEED)
