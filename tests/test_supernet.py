@@ -123,6 +123,19 @@ def test_bn_recalibration_averages_the_batches_of_the_active_path():
     assert int(stem_bn.num_batches_tracked) == 3
 
 
+def test_val_images_scores_on_a_prefix_of_the_validation_split(trained):
+    a = asc.create_space("nb201").sample(np.random.default_rng(3))
+    full = SupernetEvaluator(trained, cache=False)
+    part = SupernetEvaluator(trained, cache=False, val_images=40)
+    st = full._load()
+    with torch.no_grad():
+        model = full.extract(a)
+        pred = model(st["X_val"][:40]).argmax(1)
+    assert part.evaluate(a)["accuracy"] == pytest.approx(float((pred == st["y_val"][:40]).float().mean()))
+    assert full.evaluate(a)["accuracy"] == pytest.approx(float((model(st["X_val"]).argmax(1) == st["y_val"])
+                                                               .float().mean()))
+
+
 def test_evaluator_is_deterministic_and_path_dependent(trained):
     ev = SupernetEvaluator(trained, recal_batches=2, recal_batch_size=50, cache=False)
     sp = ev.space
@@ -139,15 +152,15 @@ def test_evaluator_is_deterministic_and_path_dependent(trained):
     assert ev2.evaluate(a) == ra
 
 
-def test_results_are_kept_in_the_folder_and_read_again(trained, monkeypatch):
+def test_results_are_kept_in_the_folder_and_read_again(trained):
     sp = asc.create_space("nb201")
     a = sp.sample(np.random.default_rng(7))
     first = SupernetEvaluator(trained, recal_batches=3).evaluate(a)
     files = list(trained.glob("evals-*.jsonl"))
     assert len(files) == 1 and str(a) in files[0].read_text()
-    ev = SupernetEvaluator(trained, recal_batches=3)
-    monkeypatch.setattr(ev, "activate", lambda arch: pytest.fail("evaluated again"))
-    assert ev.evaluate(a) == first
+    lines = files[0].read_text().count("\n")
+    assert SupernetEvaluator(trained, recal_batches=3).evaluate(a) == first
+    assert files[0].read_text().count("\n") == lines           # read, not evaluated again
     with open(files[0], "a") as f:
         f.write('{"hash": "cut by a ki')     # a line cut by a kill is skipped
     assert SupernetEvaluator(trained, recal_batches=3).evaluate(a) == first
@@ -384,6 +397,10 @@ def test_stage_specialisation_exports_mbv3_networks(tmp_path):
         assert r["onnx_max_abs_diff"] < 1e-4
         assert (tmp_path / "dep" / "models" / f"{r['name']}.onnx").exists()
     assert (tmp_path / "sn" / "latency-cpu-ort.json").exists()   # a second specialisation measures nothing twice
+    summary = json.loads((tmp_path / "dep" / "export.json").read_text())
+    assert summary["exported"] == [r["name"] for r in rows]
+    files = {p.name for p in (tmp_path / "dep" / "models").iterdir()}
+    assert files == {f"{r['name']}.{ext}" for r in rows for ext in ("onnx", "pt", "json")}
 
 
 def test_cli_train_defaults_parse(tmp_path):

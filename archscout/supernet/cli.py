@@ -78,7 +78,8 @@ def cmd_eval(ns: argparse.Namespace) -> int:
     from .evaluator import SupernetEvaluator
     from .search import eval_supernet
 
-    ev = SupernetEvaluator(ns.dir, data=ns.data, accelerator=ns.accelerator, threads=ns.threads)
+    ev = SupernetEvaluator(ns.dir, data=ns.data, accelerator=ns.accelerator, threads=ns.threads,
+                           val_images=ns.val_images)
     out = eval_supernet(ns.dir, ns.archs, ns.json, evaluator=ev, progress=not ns.no_progress)
     print(f"{len(out)} sub-networks evaluated; accuracies in {ns.json}")
     return 0
@@ -89,7 +90,7 @@ def cmd_search(ns: argparse.Namespace) -> int:
     from .search import search_supernet
 
     ev = SupernetEvaluator(ns.dir, data=ns.data, accelerator=ns.accelerator, threads=ns.threads,
-                           finetune_epochs=ns.finetune_epochs)
+                           finetune_epochs=ns.finetune_epochs, val_images=ns.val_images)
     result = search_supernet(ns.dir, ns.budget, strategy=ns.strategy, seed=ns.seed, device=ns.device,
                              latency_budget_ms=ns.latency_budget_ms, export=ns.export, storage=ns.storage,
                              evaluator=ev, progress=not ns.no_progress)
@@ -117,6 +118,10 @@ def add_supernet_parser(subparsers: Any) -> argparse.ArgumentParser:
         q.add_argument("--threads", type=_int(1), help="torch threads (default: torch's choice)")
         q.add_argument("--no-progress", dest="no_progress", action="store_true", help="no progress bar")
 
+    def scoring(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--val-images", dest="val_images", type=_int(1),
+                       help="score on the first N validation images only (faster, noisier; default all)")
+
     t = sub.add_parser("train", help="train a supernet into a folder (resumes a run found there)")
     t.add_argument("--space", required=True, help="space name (nb201, mbv3, ...)")
     t.add_argument("--data", required=True,
@@ -142,6 +147,7 @@ def add_supernet_parser(subparsers: Any) -> argparse.ArgumentParser:
     e.add_argument("--archs", required=True, help="file with one architecture string per line")
     e.add_argument("--json", required=True, help="output JSON: {architecture: accuracy}")
     e.add_argument("--data", help="dataset path when it moved since training")
+    scoring(e)
     common(e)
     e.set_defaults(fn=cmd_eval)
 
@@ -159,6 +165,7 @@ def add_supernet_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="fine-tune each exported sub-network for this many epochs (default 0)")
     s.add_argument("--storage", help="SQLite file keeping the search (resumable); default in memory")
     s.add_argument("--data", help="dataset path when it moved since training")
+    scoring(s)
     common(s)
     s.set_defaults(fn=cmd_search)
     return p

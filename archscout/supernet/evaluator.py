@@ -24,7 +24,7 @@ from ..space import Architecture
 
 __all__ = ["ExtractedModel", "SupernetEvaluator", "recalibrate_bn"]
 
-EVAL_VERSION = 1  # bumped when the evaluation itself changes, so cached results of older versions are not read
+EVAL_VERSION = 2  # bumped when the evaluation itself changes, so cached results of older versions are not read
 
 
 def recalibrate_bn(net: Any, batches: list[Any]) -> None:
@@ -82,6 +82,8 @@ class SupernetEvaluator:
         cache: keep every result in ``evals-<settings digest>.jsonl`` inside the supernet folder, so that later
             evaluations (another search seed, ``supernet eval``) of an architecture read it instead of running
             it again; results do not depend on anything but the folder and these settings.
+        val_images: score on the first ``val_images`` images of the validation split only (faster, noisier);
+            None: all of them.
 
     Raises:
         ConfigError: bad settings. SupernetError: (when first used) an unusable folder.
@@ -89,7 +91,7 @@ class SupernetEvaluator:
 
     def __init__(self, supernet: str | os.PathLike, *, data: str | os.PathLike | None = None, recal_batches: int = 2,
                  recal_batch_size: int = 256, finetune_epochs: int = 0, accelerator: str = "cpu",
-                 threads: int | None = None, cache: bool = True) -> None:
+                 threads: int | None = None, cache: bool = True, val_images: int | None = None) -> None:
         if not isinstance(supernet, (str, os.PathLike)):
             raise ConfigError(f"supernet must be a folder written by 'archscout supernet train', got {supernet!r}")
         self.path = os.fspath(supernet)
@@ -100,11 +102,13 @@ class SupernetEvaluator:
         self.accelerator = accelerator
         self.threads = None if threads is None else check_int("threads", threads, 1)
         self.cache = bool(cache)
+        self.val_images = None if val_images is None else check_int("val_images", val_images, 1)
         self._state: dict[str, Any] | None = None
         self._cache: dict[Any, dict[str, float]] = {}
 
     def _cache_file(self) -> Path:
-        digest = hashlib.sha256(json.dumps([self.recal_batches, self.recal_batch_size, EVAL_VERSION]).encode())
+        digest = hashlib.sha256(json.dumps([self.recal_batches, self.recal_batch_size, self.val_images,
+                                            EVAL_VERSION]).encode())
         return Path(self.path) / f"evals-{digest.hexdigest()[:12]}.jsonl"
 
     def _read_cache(self) -> None:
@@ -222,16 +226,23 @@ class SupernetEvaluator:
         if key in self._cache:
             return dict(self._cache[key])
         with self._with_threads():
-            net = self.activate(arch)
+            model = self._subnet(arch)
+            channels_last = st["device"] == "cpu"
+            if channels_last:  # depthwise and 1x1 convolutions run about 1.5x faster so on CPUs
+                model = model.to(memory_format=torch.channels_last)
             correct, loss_sum = 0, 0.0
             X, Y = st["X_val"], st["y_val"]
+            if self.val_images is not None:
+                X, Y = X[: self.val_images], Y[: self.val_images]
             with torch.no_grad():
                 for i in range(0, len(Y), 1000):
                     x, y = X[i:i + 1000].to(st["device"]), Y[i:i + 1000].to(st["device"])
-                    out = net(x)
+                    if channels_last:
+                        x = x.contiguous(memory_format=torch.channels_last)
+                    out = model(x)
                     loss_sum += float(F.cross_entropy(out, y, reduction="sum"))
                     correct += int((out.argmax(1) == y).sum())
-            params = sum(p.numel() for p in self.build(arch).parameters())
+            params = sum(p.numel() for p in model.parameters())
         metrics = {"accuracy": correct / len(Y), "val_loss": loss_sum / len(Y), "params_m": params / 1e6}
         self._cache[key] = metrics
         self._write_cache(arch, key, metrics)
@@ -240,11 +251,19 @@ class SupernetEvaluator:
     def __call__(self, arch: Architecture) -> dict[str, float]:
         return self.evaluate(arch)
 
+    def _subnet(self, arch: Architecture) -> Any:
+        """The standalone sub-network of ``arch`` (on the evaluator's device) with inherited weights and its own
+        batch-norm statistics, recomputed on the fixed recalibration batches; eval mode."""
+        st = self._load()
+        model = st["net"].extract(arch)
+        recalibrate_bn(model, st["recal"])
+        return model
+
     def extract(self, arch: Architecture) -> Any:
-        """The standalone sub-network of ``arch`` with inherited, recalibrated weights (eval mode, CPU)."""
+        """The standalone sub-network of ``arch`` with inherited, recalibrated weights (eval mode, CPU): it
+        computes what the supernet computes after :meth:`activate`."""
         with self._with_threads():
-            net = self.activate(arch)
-            return net.extract(arch).cpu().eval()
+            return self._subnet(self.space.validate(arch)).cpu().eval()
 
     def train(self, arch: Architecture, epochs: int | None = None) -> ExtractedModel:
         """Extract ``arch`` (see :meth:`extract`) and fine-tune it for ``epochs`` (default
@@ -281,7 +300,8 @@ class SupernetEvaluator:
 
     def to_config(self) -> dict[str, Any]:
         return {"kind": "supernet", "path": self.path, "data": self.data, "recal_batches": self.recal_batches,
-                "recal_batch_size": self.recal_batch_size, "finetune_epochs": self.finetune_epochs}
+                "recal_batch_size": self.recal_batch_size, "finetune_epochs": self.finetune_epochs,
+                "val_images": self.val_images}
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> SupernetEvaluator:

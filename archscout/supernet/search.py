@@ -102,7 +102,7 @@ def search_supernet(
     ``latency_budget_ms``; ``"best"`` is the most accurate architecture within the budget and ``"front"`` the
     Pareto front. With ``export`` the front goes to ``export/models/<name>.{onnx,pt,json}`` (each checked:
     ONNX parity, held-out accuracy with ONNX Runtime, latency measured again) and ``export/heldout.npz``
-    (``X`` exactly as the models take it, ``y``), as the demo does.
+    (``X`` exactly as the models take it, ``y``), as the demo does, and a summary ``export/export.json``.
 
     Args:
         folder: a trained supernet folder.
@@ -186,5 +186,9 @@ def export_specialised(study: Any, ev: SupernetEvaluator, out: str | os.PathLike
     root.mkdir(parents=True, exist_ok=True)
     X, y = ev.heldout()
     np.savez_compressed(root / "heldout.npz", X=np.ascontiguousarray(X, dtype=np.float32), y=np.asarray(y))
-    return export_front(study, root / "models", ev, trials=trials, heldout=(X, y), device=meter,
-                        latency_budget_ms=latency_budget_ms)
+    rows = export_front(study, root / "models", ev, trials=trials, heldout=(X, y), device=meter,
+                        latency_budget_ms=latency_budget_ms, summary_file=None)
+    summary = {"device": meter.device.to_config(), "latency_budget_ms": latency_budget_ms, "heldout_size": len(y),
+               "front": [r.to_dict() for r in rows], "exported": [r.name for r in rows if r.exported]}
+    (root / "export.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    return rows
