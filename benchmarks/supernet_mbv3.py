@@ -78,7 +78,7 @@ def main() -> None:
     ap.add_argument("--out", default="results/supernet-mbv3")
     ap.add_argument("--json", default="results/supernet-mbv3.json")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--skip", default="", help="comma-separated steps to skip (scratch, search)")
+    ap.add_argument("--skip", default="", help="comma-separated steps to skip (special, scratch, search)")
     args = ap.parse_args()
 
     import torch
@@ -112,7 +112,7 @@ def main() -> None:
     res["latency_smallest_ms"], res["latency_largest_ms"], res["budgets_ms"] = lo, hi, budgets
 
     res["specialised"] = []
-    for b in budgets:
+    for b in ([] if "special" in args.skip else budgets):
         dep = out / f"dep-{b}"
         f = out / f"search-{b}.json"
         t = run([*exe, "search", str(sn), "--budget", str(args.search_budget), "--device", "cpu-ort",
