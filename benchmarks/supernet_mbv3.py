@@ -169,8 +169,9 @@ def main() -> None:
         t0 = time.time()
         while time.time() - t0 < wall:
             study.optimize(te, study.n_evaluated + 1)
-        done = [t for t in study.trials if t.state == "complete"
-                and t.metrics.get("latency_ms", 1e9) <= mid["budget_ms"]]
+        # only trials finished within the wall-time budget count (the last one may run past it)
+        done = [t for t in study.trials if t.state == "complete" and t.finished_at is not None
+                and t.finished_at - t0 <= wall and t.metrics.get("latency_ms", 1e9) <= mid["budget_ms"]]
         best = max(done, key=lambda t: t.metrics["val_accuracy"]) if done else None
         res["scratch_search"] = {
             "wall_s": time.time() - t0, "wall_budget_s": wall, "trials": len(study.trials),

@@ -497,8 +497,8 @@ def test_fashion_mnist_found_through_the_environment(tmp_path, monkeypatch, sub)
     assert find_dataset("fashion-mnist") == (tmp_path / sub if sub else tmp_path)
     train = load_dataset("fashion-mnist")  # the official training set
     assert len(train) == 5100 and train.input_shape == (1, 28, 28) and train.name == "fashion-mnist"
-    s = as_splits("fashion-mnist", seed=1)  # through load_splits: 5000 for validation, the official test
-    assert s.name == "fashion-mnist" and s.sizes() == {"train": 100, "val": 5000, "test": 30}
+    s = as_splits("fashion-mnist", seed=1)  # through load_splits: 10 % for validation, the official test
+    assert s.name == "fashion-mnist" and s.sizes() == {"train": 4590, "val": 510, "test": 30}
     assert np.array_equal(s.X_test[:, 0], x_te / np.float32(255.0)) and np.array_equal(s.y_test, y_te)
     s2 = load_splits("fashion-mnist", val_size=100, train_subset=500, seed=1)
     assert s2.sizes() == {"train": 500, "val": 100, "test": 30}
