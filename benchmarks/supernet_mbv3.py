@@ -144,6 +144,7 @@ def main() -> None:
             m = te.evaluate(a)
             pairs.append({"arch": str(a), "inherited_val_acc": inh, "scratch_val_acc": m["val_accuracy"],
                           "scratch_test_acc": m["accuracy"]})
+            print(json.dumps({"pair": len(pairs), **pairs[-1]}), flush=True)  # a partial run still tells something
         inh_v = np.array([p["inherited_val_acc"] for p in pairs])
         scr_v = np.array([p["scratch_val_acc"] for p in pairs])
         from scipy.stats import kendalltau
