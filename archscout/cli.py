@@ -16,49 +16,12 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
+from ._argtypes import int_at_least, non_negative_float, non_negative_int, positive_float, positive_int
 from ._version import __version__
 from .errors import ArchscoutError, ConfigError
 from .runs import RunSettings, SearchConfig, benchmark_params, build_benchmark, resume_search, run_search, start_search
 
 __all__ = ["main"]
-
-
-def _int_at_least(low: int):
-    """argparse type: an integer >= ``low``."""
-
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-        if v < low:
-            raise argparse.ArgumentTypeError(
-                f"must be a positive integer, got {v}" if low == 1 else f"must be an integer >= {low}, got {v}"
-            )
-        return v
-
-    return parse
-
-
-_positive_int = _int_at_least(1)
-_non_negative_int = _int_at_least(0)
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not v >= 0:
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
-    return v
-
-
-def _positive_float(text: str) -> float:
-    v = _non_negative_float(text)
-    if not 0 < v < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return v
 
 
 def _csv_list(text: str) -> list[str]:
@@ -71,10 +34,10 @@ def _csv_list(text: str) -> list[str]:
 def _add_execution_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--executor", choices=["inline", "process", "simulated", "ray"],
                    help="where evaluations run (ray: needs archscout[ray])")
-    p.add_argument("--workers", type=_positive_int, help="parallel evaluations (default 2 with process or ray)")
-    p.add_argument("--timeout", dest="timeout_s", type=_positive_float,
+    p.add_argument("--workers", type=positive_int, help="parallel evaluations (default 2 with process or ray)")
+    p.add_argument("--timeout", dest="timeout_s", type=positive_float,
                    help="per-trial time limit in seconds; a trial over it is recorded as failed (timeout)")
-    p.add_argument("--retries", type=_non_negative_int,
+    p.add_argument("--retries", type=non_negative_int,
                    help="retry a trial that timed out or whose worker died, up to this many times (default 0)")
     p.add_argument("--address", help="Ray cluster address for --executor ray (e.g. auto or ray://host:10001)")
 
@@ -364,11 +327,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("benchmark", help="benchmark name (see `archscout list benchmarks`)")
     _add_benchmark_flags(p)
     p.add_argument("--strategies", type=_csv_list, default=["random", "rea", "ls"], help="comma-separated names")
-    p.add_argument("--budget", type=_positive_int, default=100, help="queries per run")
-    p.add_argument("--seeds", type=_positive_int, default=10, help="number of seeds (0..N-1)")
+    p.add_argument("--budget", type=positive_int, default=100, help="queries per run")
+    p.add_argument("--seeds", type=positive_int, default=10, help="number of seeds (0..N-1)")
     p.add_argument("--out", default="results/bench", help="output folder for summary.json and anytime.png")
-    p.add_argument("--workers", type=_positive_int, default=2, help="processes sharing the runs")
-    p.add_argument("--sim-workers", dest="sim_workers", type=_positive_int, default=1,
+    p.add_argument("--workers", type=positive_int, default=2, help="processes sharing the runs")
+    p.add_argument("--sim-workers", dest="sim_workers", type=positive_int, default=1,
                    help="parallel evaluations on the simulated clock (asynchronous search)")
     p.add_argument("--checkpoints", help="comma-separated budgets to report (default 10,25,50,100,150,200,300,...)")
     p.add_argument("--cost-mode", dest="cost_mode", choices=["cheap", "evaluated"], default="cheap",
@@ -388,7 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--time-target-strategy", dest="time_target_strategy",
                    help="strategy whose mean regret at --time-target-queries is the target every strategy's "
                         "mean regret-vs-simulated-time curve is timed to (reported with the time ratio)")
-    p.add_argument("--time-target-queries", dest="time_target_queries", type=_positive_int,
+    p.add_argument("--time-target-queries", dest="time_target_queries", type=positive_int,
                    help="queries of the time-target strategy (default: the budget)")
     p.set_defaults(fn=cmd_bench)
 
@@ -397,13 +360,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--benchmark", help="tabular benchmark to search (e.g. nb201)")
     _add_benchmark_flags(p)
     p.add_argument("--strategy", help="strategy name (default auto)")
-    p.add_argument("--budget", type=_positive_int, help="trials the study should hold")
-    p.add_argument("--seed", type=_non_negative_int, help="seed; the same seed gives the same trajectory")
+    p.add_argument("--budget", type=positive_int, help="trials the study should hold")
+    p.add_argument("--seed", type=non_negative_int, help="seed; the same seed gives the same trajectory")
     p.add_argument("--storage",
                    help="SQLite file (or sqlite:///path.db) recording every trial (default runs/search.db)")
     p.add_argument("--study", help="study name inside the storage (default 'default')")
     _add_execution_flags(p)
-    p.add_argument("--replay-time-scale", dest="replay_time_scale", type=_non_negative_float,
+    p.add_argument("--replay-time-scale", dest="replay_time_scale", type=non_negative_float,
                    help="really wait the table's training time times this factor")
     p.add_argument("--no-progress", dest="no_progress", action="store_true", help="no progress bar")
     p.set_defaults(fn=cmd_search)
@@ -411,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("resume", help="continue a study after a crash or interruption")
     p.add_argument("storage", help="the study's storage file")
     p.add_argument("--study", help="study name (when the storage holds several)")
-    p.add_argument("--budget", type=_positive_int, help="raise or keep the study's budget")
+    p.add_argument("--budget", type=positive_int, help="raise or keep the study's budget")
     _add_execution_flags(p)
     p.add_argument("--on-stale", dest="on_stale", choices=["requeue", "fail"], default="requeue",
                    help="trials whose driver stopped while they ran: run them again (default) or record them failed")
@@ -420,13 +383,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="hardware-aware search on digits, this CPU via ONNX Runtime; writes a report")
     p.add_argument("--out", default="demo-report", help="output folder (report.html, pareto.png, trials.csv, models/)")
-    p.add_argument("--budget", type=_positive_int, help="trained trials (default 60)")
-    p.add_argument("--epochs", type=_positive_int, help="training epochs per trial (default 6)")
-    p.add_argument("--workers", type=_positive_int, help="training processes (default 2)")
-    p.add_argument("--calibration", type=_int_at_least(10), help="architectures measured to fit the latency predictor")
-    p.add_argument("--latency-budget-ms", dest="latency_budget_ms", type=_non_negative_float,
+    p.add_argument("--budget", type=positive_int, help="trained trials (default 60)")
+    p.add_argument("--epochs", type=positive_int, help="training epochs per trial (default 6)")
+    p.add_argument("--workers", type=positive_int, help="training processes (default 2)")
+    p.add_argument("--calibration", type=int_at_least(10), help="architectures measured to fit the latency predictor")
+    p.add_argument("--latency-budget-ms", dest="latency_budget_ms", type=non_negative_float,
                    help="latency constraint in ms (default: the median measured latency of the calibration sample)")
-    p.add_argument("--seed", type=_non_negative_int, help="seed (default 0)")
+    p.add_argument("--seed", type=non_negative_int, help="seed (default 0)")
     p.add_argument("--no-progress", dest="no_progress", action="store_true")
     p.set_defaults(fn=cmd_demo)
 

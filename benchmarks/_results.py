@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import os
 import platform
+import subprocess
 import sys
+import time
+from pathlib import Path
 from typing import Any
 
 
@@ -26,3 +29,15 @@ def write_json(results: dict[str, Any], path: str) -> None:
     with open(path, "w") as f:
         json.dump(results, f, indent=1)
     print(f"wrote {path}")
+
+
+def run_command(cmd: list[str], log: Path) -> float:
+    """Run a command with its output appended to ``log``; returns its wall time in seconds, or stops the
+    benchmark (naming the log) when the command fails."""
+    t = time.time()
+    print("$", " ".join(cmd), flush=True)
+    with open(log, "a") as f:
+        p = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT)
+    if p.returncode != 0:
+        sys.exit(f"command failed ({p.returncode}); see {log}")
+    return time.time() - t

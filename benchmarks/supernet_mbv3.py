@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,17 +31,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _results import write_json
-
-
-def run(cmd: list[str], log: Path) -> float:
-    t = time.time()
-    print("$", " ".join(cmd), flush=True)
-    with open(log, "a") as f:
-        p = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT)
-    if p.returncode != 0:
-        sys.exit(f"command failed ({p.returncode}); see {log}")
-    return time.time() - t
+from _results import run_command, write_json
 
 
 def check_export(folder: Path, meter, budget: float) -> list[dict]:
@@ -97,7 +86,7 @@ def main() -> None:
     common = ["--threads", str(args.threads), "--no-progress"]
     sn = out / "sn"
     res: dict = {"data": args.data, "seed": args.seed}
-    res["train_s"] = run([*exe, "train", "--space", "mbv3", "--data", args.data, "--out", str(sn), "--seed",
+    res["train_s"] = run_command([*exe, "train", "--space", "mbv3", "--data", args.data, "--out", str(sn), "--seed",
                           str(args.seed), *common], log)
     meta = json.loads((sn / "supernet.json").read_text())
     res["settings"], res["data_sizes"] = meta["settings"], meta["data_sizes"]
@@ -115,7 +104,7 @@ def main() -> None:
     for b in ([] if "special" in args.skip else budgets):
         dep = out / f"dep-{b}"
         f = out / f"search-{b}.json"
-        t = run([*exe, "search", str(sn), "--budget", str(args.search_budget), "--device", "cpu-ort",
+        t = run_command([*exe, "search", str(sn), "--budget", str(args.search_budget), "--device", "cpu-ort",
                  "--latency-budget-ms", str(b), "--export", str(dep), "--seed", str(args.seed), "--json", str(f),
                  "--val-images", str(args.val_images), *common], log)
         r = json.loads(f.read_text())

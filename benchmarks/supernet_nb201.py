@@ -24,30 +24,17 @@ import argparse
 import csv
 import json
 import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _results import write_json
+from _results import run_command, write_json
 
 
 def _ints(text: str) -> list[int]:
     return [int(v) for v in text.split(",") if v.strip()]
-
-
-def run(cmd: list[str], log: Path) -> float:
-    """Run an archscout command; returns its wall time in seconds (stops the benchmark if it fails)."""
-    t = time.time()
-    print("$", " ".join(cmd), flush=True)
-    with open(log, "a") as f:
-        p = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT)
-    if p.returncode != 0:
-        sys.exit(f"command failed ({p.returncode}); see {log}")
-    return time.time() - t
 
 
 def read_table(path: str, metric: str, params: str, arch_column: str) -> dict[str, tuple[float, float]]:
@@ -99,13 +86,13 @@ def main() -> None:
         d = out / f"seed{s}"
         log = out / f"seed{s}.log"
         row: dict = {"seed": s}
-        row["train_s"] = run([*exe, "train", "--space", "nb201", "--data", args.data, "--out", str(d), "--seed", str(s),
-                              *args.train_args.split(), *common], log)
+        row["train_s"] = run_command([*exe, "train", "--space", "nb201", "--data", args.data, "--out", str(d),
+                                      "--seed", str(s), *args.train_args.split(), *common], log)
         meta = json.loads((d / "supernet.json").read_text())
         row["train_minutes_recorded"] = sum(h["time_s"] for h in meta["history"]) / 60
         row["settings"] = meta["settings"]
-        row["eval_s"] = run([*exe, "eval", str(d), "--archs", str(out / "cells.txt"), "--json", str(d / "eval.json"),
-                             *common], log)
+        row["eval_s"] = run_command([*exe, "eval", str(d), "--archs", str(out / "cells.txt"), "--json",
+                                     str(d / "eval.json"), *common], log)
         acc = json.loads((d / "eval.json").read_text())
         pred = [acc[c] for c in cells]
         row["all"] = ranks(pred, truth)
@@ -114,7 +101,7 @@ def main() -> None:
         row["searches"] = []
         for k in args.search_seeds:
             f = d / f"search{k}.json"
-            t = run([*exe, "search", str(d), "--budget", str(args.search_budget), "--strategy", args.strategy,
+            t = run_command([*exe, "search", str(d), "--budget", str(args.search_budget), "--strategy", args.strategy,
                      "--seed", str(k), "--json", str(f), *common], log)
             best = json.loads(f.read_text())["best"]
             acc_best = table[best][0]

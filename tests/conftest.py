@@ -58,3 +58,14 @@ def tnb_room_table() -> Path:
 @pytest.fixture(scope="session")
 def nbg_cora_table() -> Path:
     return _table(NBG_CORA_TABLE, "NAS-Bench-Graph cora")
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Small models run fastest on one thread (and do not fight other processes for cores); use it with
+    ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -28,13 +28,7 @@ from archscout.nn import (  # noqa: E402
 TOL = 1e-4
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small models run fastest on one thread (and do not fight other processes for cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _train_step(model: torch.nn.Module, shape: tuple[int, ...], classes: int = 10) -> None:

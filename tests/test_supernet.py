@@ -35,12 +35,7 @@ TINY = {"options": {"C": 4, "N": 1}, "train_subset": 300, "val_size": 150,
         "settings": {"batch_size": 50}}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _train(out, **kw):
@@ -49,8 +44,7 @@ def _train(out, **kw):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    torch.set_num_threads(1)
+def trained(tmp_path_factory, one_torch_thread):
     out = tmp_path_factory.mktemp("sn") / "nb201"
     _train(out)
     return out

@@ -29,23 +29,26 @@ from .arrays import (
 )
 from .augment import Augment, random_crop_flip
 from .files import (
+    DEFAULT_VAL_SIZE,
+    clear_cache,
+    find_dataset,
+    load_cifar10,
+    load_fashion_mnist,
+    load_splits,
+    stratified_choice,
+)
+from .formats import (
     CIFAR10_BINARY_URL,
     DATA_ENV,
     FASHION_MNIST_SYSTEM_DIR,
     IDX_FILES,
     NPZ_KEYS,
-    clear_cache,
     detect_layout,
-    find_dataset,
-    load_cifar10,
     load_cifar10_binary,
-    load_fashion_mnist,
     load_idx_folder,
     load_npz,
-    load_splits,
     read_cifar10_batch,
     read_idx,
-    stratified_choice,
 )
 
 __all__ = [
@@ -53,6 +56,7 @@ __all__ = [
     "DATASETS",
     "DATA_ENV",
     "DEFAULT_FRACTIONS",
+    "DEFAULT_VAL_SIZE",
     "FASHION_MNIST_SYSTEM_DIR",
     "IDX_FILES",
     "NPZ_KEYS",

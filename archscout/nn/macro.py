@@ -23,7 +23,7 @@ from ..errors import BuildError
 from .ops import MBConv, make_divisible
 
 __all__ = ["BASE_WIDTHS", "STAGE_ACTS", "STAGE_SE", "MBV3Network", "build_mbv3", "out_size", "per_stage",
-           "stride_schedule"]
+           "resolve_strides", "stage_blocks", "stride_schedule"]
 
 BASE_WIDTHS = (24, 40, 80, 112, 160)
 STAGE_SE = (False, True, False, True, True)            # MobileNetV3-Large / OFA, per stage
@@ -127,6 +127,43 @@ def _layers(arch: Any) -> tuple[list[list[tuple[int, int]]], float]:
     return [[(int(layer[ki]), layer[ei]) for layer in stage] for stage in stages], float(width_mult)
 
 
+def stage_blocks(n: int, use_se: bool | Sequence[bool] = True) -> tuple[list[bool], list[str]]:
+    """Per stage of an ``n``-stage network: squeeze-excitation (``use_se``: True for MobileNetV3's, False for
+    none, or one bool per stage) and activation (MobileNetV3's, then hardswish)."""
+    if use_se is True:
+        se = list(STAGE_SE[:n]) + [True] * max(0, n - len(STAGE_SE))
+    elif use_se is False:
+        se = [False] * n
+    else:
+        se = [bool(v) for v in per_stage(use_se, STAGE_SE, n, "use_se")]
+    return se, list(STAGE_ACTS[:n]) + ["hswish"] * max(0, n - len(STAGE_ACTS))
+
+
+def resolve_strides(strides: Sequence[int] | None, n: int, height: int, width: int) -> tuple[int, ...]:
+    """``(stem, stage 0, ..., stage n-1)`` strides: :func:`stride_schedule` when ``strides`` is None, else
+    ``strides`` checked.
+
+    Raises:
+        BuildError: not ``n + 1`` values of 1 or 2, or so many stride-2 entries that a 1x1 map is downsampled.
+    """
+    if strides is None:
+        return stride_schedule(height, width, n)
+    sched = tuple(strides)
+    if len(sched) != n + 1 or any(s not in (1, 2) for s in sched):
+        raise BuildError(
+            f"mbv3 option strides needs {n + 1} values of 1 or 2 (stem, then each stage), got {strides!r}"
+        )
+    size = min(height, width)
+    for s in sched:
+        if s == 2 and size < 2:
+            raise BuildError(
+                f"for {height}x{width} inputs, strides {sched} downsample {sched.count(2)} times, which would "
+                "downsample a 1x1 feature map; use fewer stride-2 entries or strides=None (adaptive)"
+            )
+        size = out_size(size, s)
+    return sched
+
+
 def build_mbv3(
     arch: Any,
     input_shape: tuple[int, int, int],
@@ -158,30 +195,11 @@ def build_mbv3(
     n = len(stages)
     c_in, h, w = input_shape
     widths = [make_divisible(b * wm, 8) for b in per_stage(widths, BASE_WIDTHS, n, "widths")]
-    if use_se is True:
-        se = list(STAGE_SE[:n]) + [True] * max(0, n - len(STAGE_SE))
-    elif use_se is False:
-        se = [False] * n
-    else:
-        se = [bool(v) for v in per_stage(use_se, STAGE_SE, n, "use_se")]
-    acts = STAGE_ACTS[:n] if n <= len(STAGE_ACTS) else list(STAGE_ACTS) + ["hswish"] * (n - len(STAGE_ACTS))
-    if strides is None:
-        sched = stride_schedule(h, w, n)
-    else:
-        sched = tuple(strides)
-        if len(sched) != n + 1 or any(s not in (1, 2) for s in sched):
-            raise BuildError(
-                f"mbv3 option strides needs {n + 1} values of 1 or 2 (stem, then each stage), got {strides!r}"
-            )
-        size = min(h, w)
-        for s in sched:
-            if s == 2 and size < 2:
-                raise BuildError(
-                    f"cannot build {str(arch)!r} for {h}x{w} inputs: strides {sched} downsample "
-                    f"{sched.count(2)} times, which would downsample a 1x1 feature map; use fewer stride-2 "
-                    "entries or strides=None (adaptive)"
-                )
-            size = out_size(size, s)
+    se, acts = stage_blocks(n, use_se)
+    try:
+        sched = resolve_strides(strides, n, h, w)
+    except BuildError as err:
+        raise BuildError(f"cannot build {str(arch)!r}: {err}") from None
     if head_width is not None and (isinstance(head_width, bool) or not isinstance(head_width, int) or head_width < 1):
         raise BuildError(f"mbv3 option head_width must be an integer >= 1 or None, got {head_width!r}")
     for k, e in (layer for stage in stages for layer in stage):

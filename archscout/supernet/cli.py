@@ -8,36 +8,16 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .._argtypes import int_at_least, non_negative_int, positive_float, positive_int
+
 __all__ = ["add_supernet_parser"]
-
-
-def _int(low: int):
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-        if v < low:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {text}")
-        return v
-    return parse
-
-
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
-    return v
 
 
 def _subset(text: str) -> int:
     """``--train-subset``: a count, or 0 for ``all``."""
     if text.lower() == "all":
         return 0
-    return _int(1)(text)
+    return positive_int(text)
 
 
 def _write_json(path: str, obj: Any) -> None:
@@ -115,11 +95,11 @@ def add_supernet_parser(subparsers: Any) -> argparse.ArgumentParser:
     def common(q: argparse.ArgumentParser) -> None:
         q.add_argument("--accelerator", choices=["auto", "cpu", "cuda"], default="cpu",
                        help="where training / evaluation run (default cpu; auto takes CUDA when present)")
-        q.add_argument("--threads", type=_int(1), help="torch threads (default: torch's choice)")
+        q.add_argument("--threads", type=positive_int, help="torch threads (default: torch's choice)")
         q.add_argument("--no-progress", dest="no_progress", action="store_true", help="no progress bar")
 
     def scoring(q: argparse.ArgumentParser) -> None:
-        q.add_argument("--val-images", dest="val_images", type=_int(1),
+        q.add_argument("--val-images", dest="val_images", type=positive_int,
                        help="score on the first N validation images only (faster, noisier; default all)")
 
     t = sub.add_parser("train", help="train a supernet into a folder (resumes a run found there)")
@@ -128,13 +108,13 @@ def add_supernet_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="dataset name (fashion-mnist, cifar10, digits, mnist5k) or path (.npz, IDX or CIFAR folder)")
     t.add_argument("--out", required=True, help="the supernet folder")
     t.add_argument("--method", choices=["spos", "sandwich", "ofa"], help="training method (default per space)")
-    t.add_argument("--epochs", type=_int(1), help="epochs (default per space)")
-    t.add_argument("--seed", type=_int(0), default=0, help="seed (default 0)")
+    t.add_argument("--epochs", type=positive_int, help="epochs (default per space)")
+    t.add_argument("--seed", type=non_negative_int, default=0, help="seed (default 0)")
     t.add_argument("--train-subset", dest="train_subset", type=_subset,
                    help="training images, stratified and seeded, or 'all' (default per space)")
-    t.add_argument("--val-size", dest="val_size", type=_int(1), help="validation images kept out of training")
-    t.add_argument("--batch-size", dest="batch_size", type=_int(2), help="images per step")
-    t.add_argument("--lr", type=_positive_float, help="peak learning rate (cosine schedule)")
+    t.add_argument("--val-size", dest="val_size", type=positive_int, help="validation images kept out of training")
+    t.add_argument("--batch-size", dest="batch_size", type=int_at_least(2), help="images per step")
+    t.add_argument("--lr", type=positive_float, help="peak learning rate (cosine schedule)")
     t.add_argument("--sampling", choices=["fair", "uniform"], help="spos path sampling (default fair for cells)")
     t.add_argument("--augment", choices=["on", "off"], help="crop+flip augmentation (default: on for 32x32)")
     t.add_argument("--option", action="append", metavar="KEY=VALUE",
@@ -153,15 +133,15 @@ def add_supernet_parser(subparsers: Any) -> argparse.ArgumentParser:
 
     s = sub.add_parser("search", help="search the supernet's sub-networks; with --device, specialise and export")
     s.add_argument("dir", help="the supernet folder")
-    s.add_argument("--budget", type=_int(1), required=True, help="sub-network evaluations")
+    s.add_argument("--budget", type=positive_int, required=True, help="sub-network evaluations")
     s.add_argument("--strategy", default="auto", help="search strategy (default auto)")
-    s.add_argument("--seed", type=_int(0), default=0, help="seed (default 0)")
+    s.add_argument("--seed", type=non_negative_int, default=0, help="seed (default 0)")
     s.add_argument("--json", required=True, help="output JSON (has 'best', the best architecture string)")
     s.add_argument("--device", help="measured device to specialise for (e.g. cpu-ort)")
-    s.add_argument("--latency-budget-ms", dest="latency_budget_ms", type=_positive_float,
+    s.add_argument("--latency-budget-ms", dest="latency_budget_ms", type=positive_float,
                    help="latency budget in ms on --device")
     s.add_argument("--export", help="folder for the specialised front: models/<name>.{onnx,pt,json}, heldout.npz")
-    s.add_argument("--finetune-epochs", dest="finetune_epochs", type=_int(0), default=0,
+    s.add_argument("--finetune-epochs", dest="finetune_epochs", type=non_negative_int, default=0,
                    help="fine-tune each exported sub-network for this many epochs (default 0)")
     s.add_argument("--storage", help="SQLite file keeping the search (resumable); default in memory")
     s.add_argument("--data", help="dataset path when it moved since training")

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import BuildError, ConfigError
-from ..nn.macro import BASE_WIDTHS, STAGE_ACTS, STAGE_SE, MBV3Network, build_mbv3, out_size, per_stage, stride_schedule
+from ..nn.macro import BASE_WIDTHS, MBV3Network, build_mbv3, per_stage, resolve_strides, stage_blocks
 from ..nn.ops import MBConv, SqueezeExcite, make_divisible
 from ..space import Architecture, Space, Stages
 from ..space.params import Discrete
@@ -358,14 +358,8 @@ class StageSupernet(Supernet):
         n = stages_param.n
         c_in, h, w = self.input_shape
         self._base_widths = [int(b) for b in per_stage(widths, BASE_WIDTHS, n, "widths")]
-        if use_se is True:
-            se = list(STAGE_SE[:n]) + [True] * max(0, n - len(STAGE_SE))
-        elif use_se is False:
-            se = [False] * n
-        else:
-            se = [bool(v) for v in per_stage(use_se, STAGE_SE, n, "use_se")]
-        acts = list(STAGE_ACTS[:n]) + ["hswish"] * max(0, n - len(STAGE_ACTS))
-        self._sched = self._strides(strides, n, h, w)
+        se, acts = stage_blocks(n, use_se)
+        self._sched = resolve_strides(strides, n, h, w)
         if head_width is not None and (isinstance(head_width, bool) or not isinstance(head_width, int)
                                        or head_width < 1):
             raise BuildError(f"mbv3 option head_width must be an integer >= 1 or None, got {head_width!r}")
@@ -422,25 +416,6 @@ class StageSupernet(Supernet):
         self.active = self.largest()
 
     # --- configuration ------------------------------------------------------------------------------------
-    @staticmethod
-    def _strides(strides: Sequence[int] | None, n: int, h: int, w: int) -> tuple[int, ...]:
-        if strides is None:
-            return stride_schedule(h, w, n)
-        sched = tuple(strides)
-        if len(sched) != n + 1 or any(s not in (1, 2) for s in sched):
-            raise BuildError(
-                f"mbv3 option strides needs {n + 1} values of 1 or 2 (stem, then each stage), got {strides!r}"
-            )
-        size = min(h, w)
-        for s in sched:
-            if s == 2 and size < 2:
-                raise BuildError(
-                    f"strides {sched} would downsample a 1x1 feature map of {h}x{w} inputs; use fewer stride-2 "
-                    "entries or strides=None (adaptive)"
-                )
-            size = out_size(size, s)
-        return sched
-
     def _wm_options(self) -> list[float]:
         return [1.0] if self._wm is None else [float(v) for v in self._wm.options]
 

@@ -28,8 +28,8 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -218,7 +218,6 @@ class _Stepper:
     net: Any
     settings: TrainSettings
     elastic: tuple[str, ...] | None = None
-    ce: Callable[..., Any] | None = field(default=None)
 
     def step(self, x: Any, y: Any, rng: np.random.Generator) -> float:
         """Forward and backward one batch (gradients accumulate); returns the mean loss reported."""
