@@ -404,3 +404,12 @@ def test_cli_train_defaults_parse(tmp_path):
     ns = build_parser().parse_args(["supernet", "train", "--space", "nb201", "--data", "digits", "--out", "x",
                                     "--train-subset", "all"])
     assert ns.train_subset == 0
+
+
+def test_a_method_that_does_not_fit_fails_before_data_is_read_or_folders_written(tmp_path, monkeypatch):
+    import archscout.data as data
+
+    monkeypatch.setattr(data, "load_splits", lambda *a, **k: pytest.fail("data read before the settings were checked"))
+    with pytest.raises(ConfigError, match="needs a supernet with a largest"):
+        train_supernet("nb201", "digits", tmp_path / "never", method="ofa", epochs=1)
+    assert not (tmp_path / "never").exists()

@@ -49,7 +49,8 @@ def cmd_train(ns: argparse.Namespace) -> int:
                           val_size=ns.val_size, options=options, settings=settings, accelerator=ns.accelerator,
                           threads=ns.threads, progress=not ns.no_progress)
     total = sum(h["time_s"] for h in meta["history"])
-    print(f"supernet of {meta['space'].get('name') or 'the space'} trained: {meta['epochs_done']} epochs "
+    n = meta["epochs_done"]
+    print(f"supernet of {meta['space'].get('name') or 'the space'} trained: {n} epoch{'s' if n != 1 else ''} "
           f"({meta['settings']['method']}), {total / 60:.1f} min of training; folder {ns.out}")
     return 0
 

@@ -289,14 +289,13 @@ def _settings_for(kind: str, method: str | None, overrides: Mapping[str, Any]) -
         raise ConfigError(f"unknown supernet training setting: {e}") from None
 
 
-def _check_method(net: Any, s: TrainSettings) -> None:
-    if s.method in ("sandwich", "ofa") and net.largest() is None:
+def _check_method(kind: str, s: TrainSettings, space: Space) -> None:
+    """Whether the method fits the supernet kind; checked before any data is read."""
+    if s.method in ("sandwich", "ofa") and kind != "stages":
         raise ConfigError(f"method {s.method!r} needs a supernet with a largest and a smallest sub-network (stage "
-                          f"spaces such as 'mbv3'); the {net.kind} supernet of space {net.space.name!r} has none: "
+                          f"spaces such as 'mbv3'); the {kind} supernet of space {space.name!r} has none: "
                           "use --method spos")
-    if s.method == "ofa" and not net.elastic_dims():
-        raise ConfigError(f"method 'ofa' needs elastic dimensions; the {net.kind} supernet has none: use spos")
-    if s.method == "spos" and s.sampling == "fair" and net.kind != "cell":
+    if s.method == "spos" and s.sampling == "fair" and kind != "cell":
         raise ConfigError("sampling 'fair' needs a cell supernet (one op per edge); use sampling='uniform'")
 
 
@@ -382,14 +381,17 @@ def train_supernet(
     folder = Path(out)
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"--out {os.fspath(out)!r} is a file; give a folder")
-    folder.mkdir(parents=True, exist_ok=True)
+    _check_method(kind, s, sp)
 
     splits = load_splits(ds.data, train_subset=ds.train_subset, val_size=ds.val_size, seed=ds.split_seed)
     g = torch.Generator().manual_seed(s.seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=g)))
         net = create_supernet(sp, splits.input_shape, splits.num_classes, **opts)
-    _check_method(net, s)
+    if s.method == "ofa" and not net.elastic_dims():
+        raise ConfigError(f"method 'ofa' needs elastic dimensions; the supernet of space {sp.name!r} has none (every "
+                          "kernel, depth, expand and width has one option): use spos")
+    folder.mkdir(parents=True, exist_ok=True)  # only once the settings, the data and the supernet are known good
     augment = s.augment if s.augment is not None else splits.input_shape[1:] == (32, 32)
     meta = {
         "format": FORMAT, "version": VERSION, "space": sp.to_config(), "supernet": net.to_config(),
