@@ -64,6 +64,10 @@ def main() -> None:
     ap.add_argument("--fractions", default="0.15,0.35,0.6", help="latency budgets between smallest and largest")
     ap.add_argument("--scratch", type=int, default=20, help="sub-networks trained from scratch (step 3)")
     ap.add_argument("--scratch-epochs", type=int, default=2, help="epochs per model of the from-scratch search")
+    ap.add_argument("--pairs", default="results/mbv3-scratch-pairs.jsonl",
+                    help="step 3's pairs, one JSON line each; pairs already there are read back, not recomputed")
+    ap.add_argument("--finetune-epochs", type=int, default=0,
+                    help="epochs of fine-tuning for each exported model (supernet search --finetune-epochs)")
     ap.add_argument("--out", default="results/supernet-mbv3")
     ap.add_argument("--json", default="results/supernet-mbv3.json")
     ap.add_argument("--threads", type=int, default=2)
@@ -106,7 +110,7 @@ def main() -> None:
         f = out / f"search-{b}.json"
         t = run_command([*exe, "search", str(sn), "--budget", str(args.search_budget), "--device", "cpu-ort",
                  "--latency-budget-ms", str(b), "--export", str(dep), "--seed", str(args.seed), "--json", str(f),
-                 "--val-images", str(args.val_images), *common], log)
+                 "--val-images", str(args.val_images), "--finetune-epochs", str(args.finetune_epochs), *common], log)
         r = json.loads(f.read_text())
         checks = check_export(dep, meter, b)
         res["specialised"].append({"budget_ms": b, "wall_s": t, "best": r["best"], "best_val_acc": r["best_accuracy"],
@@ -125,15 +129,28 @@ def main() -> None:
         te = TrainingEvaluator(sub, epochs=max(1, per_model // len(sub.y_train)), batch_size=128, threads=args.threads,
                                factory=ev.factory, seed=args.seed)
         rng = np.random.default_rng(123)
+        pairs_file = Path(args.pairs)
+        done_pairs = {}
+        if pairs_file.exists():
+            for line in pairs_file.read_text().splitlines():
+                if line.strip():
+                    p = json.loads(line)
+                    done_pairs[(p["pair"], p["arch"])] = p
         pairs = []
         t0 = time.time()
-        for _ in range(args.scratch):
-            a = net.sample(rng)
+        for i in range(1, args.scratch + 1):
+            a = net.sample(rng)  # drawn in the same order whether or not the pair is already recorded
+            if (i, str(a)) in done_pairs:
+                pairs.append({k: v for k, v in done_pairs[(i, str(a))].items() if k != "pair"})
+                continue
             inh = ev.evaluate(a)["accuracy"]
             m = te.evaluate(a)
             pairs.append({"arch": str(a), "inherited_val_acc": inh, "scratch_val_acc": m["val_accuracy"],
                           "scratch_test_acc": m["accuracy"]})
-            print(json.dumps({"pair": len(pairs), **pairs[-1]}), flush=True)  # a partial run still tells something
+            line = json.dumps({"pair": i, **pairs[-1]})
+            print(line, flush=True)  # a partial run still tells something
+            with pairs_file.open("a") as fh:
+                fh.write(line + "\n")
         inh_v = np.array([p["inherited_val_acc"] for p in pairs])
         scr_v = np.array([p["scratch_val_acc"] for p in pairs])
         from scipy.stats import kendalltau
