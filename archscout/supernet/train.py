@@ -117,7 +117,7 @@ class DataSettings:
 
 _DEFAULTS: dict[str, dict[str, Any]] = {
     # chosen by benchmarks/supernet_nb201.py and benchmarks/supernet_mbv3.py (docs/benchmarks.md)
-    "cell": {"settings": {"method": "spos", "sampling": "fair", "epochs": 25, "batch_size": 128, "lr": 0.05},
+    "cell": {"settings": {"method": "spos", "sampling": "fair", "epochs": 60, "batch_size": 128, "lr": 0.05},
              "train_subset": 20000, "val_size": 2500, "options": {"C": 8, "N": 1}},
     "stages": {"settings": {"method": "spos", "sampling": "uniform", "epochs": 25, "batch_size": 128,
                             "lr": 0.05, "weight_decay": 4e-5},
