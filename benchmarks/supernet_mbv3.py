@@ -7,12 +7,15 @@ Runs the real commands, timed:
    latency on ``cpu-ort``): ``archscout supernet search OUT/sn --budget N --device cpu-ort --latency-budget-ms B
    --export OUT/dep-B --json ...``; every exported model is checked again here: ONNX Runtime accuracy on
    ``heldout.npz`` against the accuracy in its JSON, and its latency measured once more against the budget;
+   with ``--finetune-epochs K`` the middle budget runs once more, its front fine-tuned for K epochs on export;
 3. inherited weights against training from scratch: ``--scratch`` random sub-networks, each with its inherited
    (recalibrated) accuracy and the accuracy of the same network trained from scratch, the trainings sharing the
-   supernet's training budget as a whole (together they see as many images as the supernet did);
-4. a from-scratch ``mobo`` search (TrainingEvaluator, the same data, the same device and middle latency budget)
-   given the same wall time as steps 1 and 2 (middle budget) together; its best feasible model by validation
-   accuracy, with its test accuracy, against the supernet's best exported model under that budget.
+   supernet's training budget as a whole (together they see as many images as the supernet did); the pairs are
+   appended to ``--pairs`` as they finish and read back by a later run;
+4. a from-scratch ``mobo`` search (TrainingEvaluator, the same data, the same device and middle latency budget),
+   judged at the wall time of steps 1 and 2 (middle budget) together and, with fine-tuning, of those plus the
+   fine-tuned export; its best feasible model by validation accuracy, with its test accuracy, against the model
+   the supernet search picked by validation accuracy under that budget (``pick_test_acc``).
 
     python benchmarks/supernet_mbv3.py --data ../shared/data/fashion-mnist/fashion_mnist.npz
 
