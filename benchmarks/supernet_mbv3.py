@@ -149,9 +149,11 @@ def main() -> None:
         done_pairs = {}
         if pairs_file.exists():
             for line in pairs_file.read_text().splitlines():
-                if line.strip():
+                try:
                     p = json.loads(line)
-                    done_pairs[(p["pair"], p["arch"])] = p
+                except ValueError:
+                    continue  # empty, or cut by a kill: that pair is computed again
+                done_pairs[(p["pair"], p["arch"])] = p
         pairs = []
         t0 = time.time()
         for i in range(1, args.scratch + 1):
@@ -171,7 +173,7 @@ def main() -> None:
         scr_v = np.array([p["scratch_val_acc"] for p in pairs])
         from scipy.stats import kendalltau
         res["inherited_vs_scratch"] = {
-            "n": len(pairs), "images_per_scratch_model": per_model, "scratch_wall_s": time.time() - t0,
+            "n": len(pairs), "images_per_scratch_model": per_model, "scratch_wall_s_this_run": time.time() - t0,
             "inherited_mean": float(inh_v.mean()), "scratch_mean": float(scr_v.mean()),
             "inherited_better": int((inh_v > scr_v).sum()),
             "kendall_tau_inherited_vs_scratch": float(kendalltau(inh_v, scr_v).statistic), "pairs": pairs}

@@ -24,15 +24,19 @@ def main() -> None:
     ap.add_argument("--table", required=True)
     ap.add_argument("--metric", default="valid_acc_200ep")
     ap.add_argument("--early", default="valid_acc_12ep", help="the table's short-training column")
+    ap.add_argument("--arch-column", default="arch_str")
     args = ap.parse_args()
     with open(args.table, newline="") as f:
-        table = {r["arch_str"]: r for r in csv.DictReader(f)}
+        table = {r[args.arch_column]: r for r in csv.DictReader(f)}
     for folder in map(Path, args.folders):
         acc = json.loads((folder / "eval.json").read_text())
         loss = {}
         for f in folder.glob("evals-*.jsonl"):
             for line in f.read_text().splitlines():
-                rec = json.loads(line)
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue  # a line cut by a kill, as the evaluator itself skips it
                 loss[rec["arch"]] = rec["metrics"]["val_loss"]
         cells = list(acc)
         truth = np.array([float(table[c][args.metric]) for c in cells])
