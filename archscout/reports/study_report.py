@@ -104,9 +104,10 @@ th{background:#f2f4f7}td{font-family:ui-monospace,Menlo,monospace;font-size:12px
 
 
 def write_html_report(study, out_dir: str, front_rows: Sequence[Mapping[str, Any]], front_columns: Sequence[str],
-                      title: str = "archscout report", notes: Sequence[str] = (), image: str = "pareto.png") -> str:
-    """Write ``out_dir/report.html``: summary, Pareto plot, the front (as given by ``front_rows``) and every
-    trial."""
+                      title: str = "archscout report", notes: Sequence[str] = (), image: str = "pareto.png",
+                      figures: Sequence[tuple[str, str]] = (), front_title: str = "Pareto front") -> str:
+    """Write ``out_dir/report.html``: summary, Pareto plot (``image``, under ``front_title``), the front (as given
+    by ``front_rows``), further ``(title, image file)`` figures, and every trial."""
     names = _metric_names(study)
     counts: dict[str, int] = {}
     for t in study.trials:
@@ -128,8 +129,9 @@ def write_html_report(study, out_dir: str, front_rows: Sequence[Mapping[str, Any
         + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
         + f". Written {_dt.datetime.now().isoformat(timespec='seconds')}.</p>",
         *(f"<p>{html.escape(n)}</p>" for n in notes),
-        f"<h2>Pareto front</h2><img src='{html.escape(image)}' alt='Pareto plot'>",
+        f"<h2>{html.escape(front_title)}</h2><img src='{html.escape(image)}' alt='{html.escape(front_title)}'>",
         _table(front_rows, front_columns),
+        *(f"<h2>{html.escape(t)}</h2><img src='{html.escape(f)}' alt='{html.escape(t)}'>" for t, f in figures),
         "<h2>Every trial</h2><p>Also in <a href='trials.csv'>trials.csv</a>.</p>",
         _table(trial_rows, ["number", "state", *names, "arch", "error"]),
         "</body></html>",

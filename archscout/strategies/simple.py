@@ -17,7 +17,7 @@ from ..results import Candidate, Result
 from ..space import Architecture
 from .base import Capabilities, Strategy, score_from_json, score_to_json
 
-__all__ = ["STRATEGY_CLASSES", "LocalSearch", "RandomSearch", "RegularizedEvolution"]
+__all__ = ["STRATEGY_CLASSES", "LocalSearch", "RandomSearch", "RegularizedEvolution", "Replay"]
 
 
 
@@ -166,4 +166,45 @@ class LocalSearch(Strategy):
         self._current = None if cur is None else (p(cur[0]), score_from_json(cur[1]))
         self._queue = [p(a) for a in state["queue"]]
         self._neighbors = [p(a) for a in state["neighbors"]]
-STRATEGY_CLASSES = [RandomSearch, RegularizedEvolution, LocalSearch]
+class Replay(Strategy):
+    """Proposes given architectures in order, then random ones (as Optuna's ``enqueue_trial``).
+
+    The architectures come from ``archs`` (strings of the space, kept in the study's settings) and from
+    :meth:`queue` (e.g. the cell a differentiable supernet derives after each epoch, recorded as a trial);
+    when none is waiting, proposals are uniform random. Create it with ``dedup=False`` to record an
+    architecture more than once (a search curve that stays on one cell).
+
+    Args:
+        archs: architecture strings proposed first, in order.
+    """
+
+    name = "replay"
+    capabilities = Capabilities(multi_objective=True, constraints=True)
+
+    def __init__(self, space, objectives=None, constraints=(), seed=None, dedup=True, archs: Any = ()) -> None:
+        super().__init__(space, objectives, constraints, seed, dedup)
+        if isinstance(archs, str) or not hasattr(archs, "__iter__"):
+            raise ConfigError(f"archs must be a list of architecture strings, got {archs!r}")
+        self.archs = [str(space.parse(a) if isinstance(a, str) else space.validate(a)) for a in archs]
+        self._waiting: deque[Architecture] = deque(space.parse(a) for a in self.archs)
+
+    def queue(self, arch: Architecture | str) -> None:
+        """Propose ``arch`` next (after those already waiting).
+
+        Raises:
+            InvalidArchitectureError: ``arch`` is not an architecture of the space.
+        """
+        self._waiting.append(self.space.parse(arch) if isinstance(arch, str) else self.space.validate(arch))
+
+    def _propose(self) -> Architecture:
+        while self._waiting:
+            a = self._waiting.popleft()
+            if not self.is_seen(a):
+                return a
+        return self.space.sample(self.rng)
+
+    def _params(self) -> dict[str, Any]:
+        return {"archs": list(self.archs)}
+
+
+STRATEGY_CLASSES = [RandomSearch, RegularizedEvolution, LocalSearch, Replay]

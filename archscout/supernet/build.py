@@ -77,6 +77,13 @@ def load_supernet(folder: str | os.PathLike, *, checkpoint: bool = False) -> tup
     from .train import SupernetError, load_state, load_weights_into, read_meta
 
     meta = read_meta(folder)
+    if meta["settings"]["method"] == "few-shot":  # its parent stands for it (the evaluator reads the parts)
+        if not meta.get("finished") and not checkpoint:
+            raise SupernetError(f"the few-shot supernet in {os.fspath(folder)!r} has not finished training "
+                                f"({meta.get('epochs_done', 0)}/{meta['settings']['epochs']} epochs); run the same "
+                                "'archscout supernet train' command again to resume it")
+        net, _ = load_supernet(Path(folder) / "parent", checkpoint=checkpoint)
+        return net, meta
     sp = Space.from_config(meta["space"])
     cfg = meta["supernet"]
     net = create_supernet(sp, cfg["input_shape"], cfg["num_classes"], **cfg["options"])

@@ -151,8 +151,13 @@ class SupernetEvaluator:
             idx = rng.permutation(n)
             batches = [torch.from_numpy(np.ascontiguousarray(splits.X_train[np.sort(idx[i:i + size])])).to(device)
                        for i in range(0, min(n, size * self.recal_batches), size) if len(idx[i:i + size]) >= 2]
+            parts = None
+            if meta["settings"]["method"] == "few-shot":
+                from .fewshot import load_parts
+                parts = [(region, sub.to(device)) for region, sub in load_parts(self.path, meta)]
             self._state = {
                 "net": net.to(device), "meta": meta, "splits": splits, "device": device, "recal": batches,
+                "parts": parts,
                 "X_val": torch.from_numpy(np.array(splits.X_val)),
                 "y_val": torch.from_numpy(np.array(splits.y_val)),
             }
@@ -190,7 +195,7 @@ class SupernetEvaluator:
 
         net = self.supernet
         return ModelFactory(net.input_shape, net.num_classes, seed=0, builder="nb201" if net.kind == "cell" else "mbv3",
-                            **net.options())
+                            **{k: v for k, v in net.options().items() if k != "partial"})
 
     def build(self, arch: Architecture) -> Any:
         """The standalone network of ``arch`` with fresh weights (what :meth:`train` fills)."""
@@ -211,10 +216,19 @@ class SupernetEvaluator:
     def activate(self, arch: Architecture) -> Any:
         """Activate ``arch`` in the supernet and recalibrate its batch norm; returns the supernet."""
         st = self._load()
-        net = st["net"]
+        net = self._net_for(arch)
         net.set_active(arch)
         recalibrate_bn(net, st["recal"])
         return net
+
+    def _net_for(self, arch: Architecture) -> Any:
+        """The supernet that holds ``arch``: the one supernet, or a few-shot run's sub-supernet of its region."""
+        st = self._load()
+        if st["parts"] is None:
+            return st["net"]
+        from .fewshot import region_of
+        path = st["net"].path_of(arch)
+        return st["parts"][region_of(path, [r for r, _ in st["parts"]])][1]
 
     def evaluate(self, arch: Architecture, fidelity: float | None = None) -> dict[str, float]:
         """``{"accuracy", "val_loss", "params_m"}`` of ``arch`` with inherited weights (see the class docstring)."""
@@ -255,7 +269,7 @@ class SupernetEvaluator:
         """The standalone sub-network of ``arch`` (on the evaluator's device) with inherited weights and its own
         batch-norm statistics, recomputed on the fixed recalibration batches; eval mode."""
         st = self._load()
-        model = st["net"].extract(arch)
+        model = self._net_for(arch).extract(arch)
         recalibrate_bn(model, st["recal"])
         return model
 

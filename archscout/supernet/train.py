@@ -52,7 +52,8 @@ __all__ = [
 
 FORMAT = "archscout-supernet"
 VERSION = 1
-METHODS = ("spos", "sandwich", "ofa")
+DIFF_METHODS = ("darts", "pc-darts", "proxylessnas", "rarts")
+METHODS = ("spos", "sandwich", "ofa", *DIFF_METHODS, "few-shot")
 SAMPLINGS = ("uniform", "fair")
 ACCELERATORS = ("auto", "cpu", "cuda")
 
@@ -66,7 +67,9 @@ class TrainSettings:
     """How a supernet is trained (every field is stored in ``supernet.json``).
 
     Attributes:
-        method: ``"spos"``, ``"sandwich"`` or ``"ofa"`` (see the module docstring).
+        method: ``"spos"``, ``"sandwich"``, ``"ofa"`` (see the module docstring), a differentiable method
+            (``"darts"``, ``"pc-darts"``, ``"proxylessnas"``, ``"rarts"``: :mod:`archscout.supernet.differentiable`)
+            or ``"few-shot"`` (:mod:`archscout.supernet.fewshot`).
         epochs: passes over the training images (>= 1).
         batch_size: images per step (>= 2).
         lr: peak learning rate of SGD (momentum 0.9, Nesterov), cosine-annealed to 0 over all steps.
@@ -123,14 +126,22 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
                             "lr": 0.05, "weight_decay": 4e-5},
                "train_subset": 10000, "val_size": 2500, "options": {"stem_width": 16}},
 }
+_DIFF_DEFAULTS: dict[str, Any] = {
+    # differentiable methods on cell spaces: DARTS' recipe (batch 64, lr 0.025, weight decay 3e-4) on 8,000 images
+    # (4,000 train the weights, 4,000 the architecture) for 25 epochs, sized for 2 CPU cores
+    # (benchmarks/differentiable_nb201.py, docs/benchmarks.md)
+    "settings": {"sampling": "uniform", "epochs": 25, "batch_size": 64, "lr": 0.025, "weight_decay": 3e-4},
+    "train_subset": 8000, "val_size": 2500, "options": {"C": 8, "N": 1},
+}
 CPU_WIDTHS = (16, 24, 40, 48, 64)
 """Default output channels per stage of stage supernets (MobileNetV3's are 24, 40, 80, 112, 160): CPU-sized;
 a space with more stages repeats the last; pass ``widths`` to choose others."""
 
 
-def default_settings(kind: str) -> dict[str, Any]:
-    """The default settings, data sizes and supernet options of a supernet kind (``"cell"``/``"stages"``)."""
-    d = _DEFAULTS[kind]
+def default_settings(kind: str, method: str | None = None) -> dict[str, Any]:
+    """The default settings, data sizes and supernet options of a supernet kind (``"cell"``/``"stages"``), or of
+    a differentiable ``method`` on a cell space."""
+    d = _DIFF_DEFAULTS if method in DIFF_METHODS else _DEFAULTS[kind]
     return {"settings": dict(d["settings"]), "train_subset": d["train_subset"], "val_size": d["val_size"],
             "options": dict(d["options"])}
 
@@ -218,12 +229,14 @@ class _Stepper:
     net: Any
     settings: TrainSettings
     elastic: tuple[str, ...] | None = None
+    region: list[list[int]] | None = None  # few-shot: the ops each edge may take (cell supernets)
 
     def step(self, x: Any, y: Any, rng: np.random.Generator) -> float:
         """Forward and backward one batch (gradients accumulate); returns the mean loss reported."""
         F = require("torch.nn.functional", "nn")
-        torch = require("torch", "nn")
         net, s = self.net, self.settings
+        if s.method == "spos" and self.region is not None:
+            return self._region_step(x, y, rng)
         if s.method == "spos":
             if s.sampling == "fair":
                 k = len(net.op_names)
@@ -240,6 +253,36 @@ class _Stepper:
             loss = F.cross_entropy(net(x), y)
             loss.backward()
             return float(loss.detach())
+        return self._sandwich(x, y, rng)
+
+    def _region_step(self, x: Any, y: Any, rng: np.random.Generator) -> float:
+        """SPOS inside a few-shot region: uniform paths, or fair ones (each allowed op of an edge once per round,
+        edges with fewer ops repeating random ones of theirs)."""
+        F = require("torch.nn.functional", "nn")
+        net, region = self.net, self.region
+        assert region is not None
+        if self.settings.sampling != "fair":
+            net.set_path([int(rng.choice(ops)) for ops in region])
+            loss = F.cross_entropy(net(x), y)
+            loss.backward()
+            return float(loss.detach())
+        k = max(len(ops) for ops in region)
+        seqs = []
+        for ops in region:
+            seq = [ops[int(i)] for i in rng.permutation(len(ops))]
+            seqs.append(seq + [ops[int(i)] for i in rng.integers(0, len(ops), k - len(ops))])
+        total = 0.0
+        for j, (xc, yc) in enumerate(zip(x.chunk(k), y.chunk(k))):
+            net.set_path([seq[j] for seq in seqs])
+            loss = F.cross_entropy(net(xc), yc) * (len(yc) / len(y))
+            loss.backward()
+            total += float(loss.detach())
+        return total
+
+    def _sandwich(self, x: Any, y: Any, rng: np.random.Generator) -> float:
+        F = require("torch.nn.functional", "nn")
+        torch = require("torch", "nn")
+        net = self.net
         # sandwich / ofa: largest on labels, then smallest + 2 random on its soft predictions
         elastic = self.elastic
         net.set_active(net.largest())
@@ -274,11 +317,18 @@ def ofa_phases(dims: tuple[str, ...], epochs: int) -> list[tuple[int, tuple[str,
 
 
 # --- training -------------------------------------------------------------------------------------------
+def _model_config(model: Any) -> Any:
+    """A latency model's config for ``supernet.json`` (None without one)."""
+    if model is None:
+        return None
+    to_config = getattr(model, "to_config", None)
+    return to_config() if callable(to_config) else {"name": type(model).__name__}
+
 def _settings_for(kind: str, method: str | None, overrides: Mapping[str, Any]) -> TrainSettings:
-    base = default_settings(kind)["settings"]
+    base = default_settings(kind, method)["settings"]
     if method is not None:
         base["method"] = method
-        if method != "spos":
+        if method not in ("spos", "few-shot"):
             base["sampling"] = "uniform"
     if kind != "cell":
         base["sampling"] = "uniform"
@@ -295,6 +345,10 @@ def _check_method(kind: str, s: TrainSettings, space: Space) -> None:
         raise ConfigError(f"method {s.method!r} needs a supernet with a largest and a smallest sub-network (stage "
                           f"spaces such as 'mbv3'); the {kind} supernet of space {space.name!r} has none: "
                           "use --method spos")
+    if s.method in (*DIFF_METHODS, "few-shot") and kind != "cell":
+        raise ConfigError(f"method {s.method!r} searches the ops of a cell; the {kind} supernet of space "
+                          f"{space.name!r} has no cell: use spos, sandwich or ofa (stage spaces), or a cell space "
+                          "such as nb201")
     if s.method == "spos" and s.sampling == "fair" and kind != "cell":
         raise ConfigError("sampling 'fair' needs a cell supernet (one op per edge); use sampling='uniform'")
 
@@ -330,6 +384,12 @@ def train_supernet(
     threads: int | None = None,
     progress: bool = False,
     stop_after_epoch: int | None = None,
+    search: Mapping[str, Any] | None = None,
+    latency_model: Any = None,
+    storage: str | None = None,
+    few_shot: Mapping[str, Any] | None = None,
+    init_from: str | os.PathLike | None = None,
+    _region: list[list[int]] | None = None,
 ) -> dict[str, Any]:
     """Train the supernet of ``space`` on ``data`` into the folder ``out`` (resuming a run found there).
 
@@ -349,6 +409,18 @@ def train_supernet(
         threads: torch intra-op threads (None: torch's default).
         progress: show a progress bar on stderr (epoch, loss, time left).
         stop_after_epoch: stop (resumably) after this many epochs; for tests and staged runs.
+        search: settings of a differentiable method (:class:`~archscout.supernet.differentiable.SearchSettings`
+            fields, over the method's defaults).
+        latency_model: ProxylessNAS's latency term: any cost model with ``predict(arch) -> ms`` (table, LUT,
+            learned predictor); needs ``latency_weight`` or ``latency_target_ms`` in ``search``.
+        storage: differentiable methods: the study storage that records each epoch's derived cell (default
+            ``study.db`` in ``out``).
+        few_shot: settings of ``few-shot`` (:class:`~archscout.supernet.fewshot.FewShotSettings` fields).
+        init_from: a trained supernet folder of the same space and supernet options whose weights (and, from a
+            differentiable run, architecture weights) this run starts from, e.g. a ``spos`` supernet that a
+            ``proxylessnas`` search continues ("train once, search many"); few-shot sub-supernets start from
+            their parent so.
+        _region: used by ``few-shot`` for its sub-supernets: the op indices each edge may take.
 
     Returns:
         The folder's ``supernet.json`` content.
@@ -366,12 +438,35 @@ def train_supernet(
     if not isinstance(sp, Space):
         raise ConfigError(f"space must be a space name or a Space, got {type(space).__name__}")
     kind = supernet_kind(sp)
-    defaults = default_settings(kind)
+    defaults = default_settings(kind, method)
     s = _settings_for(kind, method, {**(settings or {}), "epochs": epochs, "seed": seed})
+    _check_method(kind, s, sp)
+    if s.method == "few-shot":
+        from .fewshot import train_few_shot
+        return train_few_shot(sp, data, out, settings=s, train_subset=train_subset, val_size=val_size,
+                              options=options, accelerator=accelerator, threads=threads, progress=progress,
+                              stop_after_epoch=stop_after_epoch, search=search, latency_model=latency_model,
+                              storage=storage, few_shot=few_shot)
+    search_settings = None
+    if s.method in DIFF_METHODS:
+        from .differentiable import make_search_settings
+        search_settings = make_search_settings(s.method, s.epochs, search or {})
+        has_term = search_settings.latency_weight is not None or search_settings.latency_target_ms is not None
+        if has_term and latency_model is None:
+            raise ConfigError("a latency weight or target needs a latency model: --cost-table FILE --cost-column COL "
+                              "(or latency_model= any cheap cost model)")
+        if latency_model is not None and not has_term:
+            raise ConfigError("a latency model was given without a latency term: add --latency-target-ms T or "
+                              "--latency-weight W")
+    elif search or latency_model is not None:
+        raise ConfigError(f"differentiable search settings and a latency model belong to darts, pc-darts, "
+                          f"proxylessnas and rarts, not {s.method!r}")
     subset = defaults["train_subset"] if train_subset == "default" else train_subset
     ds = DataSettings(_data_spec(data), None if subset is None else check_int("train_subset", subset, 1),
                       defaults["val_size"] if val_size is None else check_int("val_size", val_size, 1))
     opts = {**defaults["options"], **dict(options or {})}
+    if search_settings is not None and search_settings.partial_k > 1:
+        opts["partial"] = search_settings.partial_k
     if kind == "stages" and "widths" not in opts:
         n = sp.params["stages"].n  # type: ignore[attr-defined]
         opts["widths"] = [CPU_WIDTHS[min(i, len(CPU_WIDTHS) - 1)] for i in range(n)]
@@ -381,7 +476,6 @@ def train_supernet(
     folder = Path(out)
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"--out {os.fspath(out)!r} is a file; give a folder")
-    _check_method(kind, s, sp)
 
     splits = load_splits(ds.data, train_subset=ds.train_subset, val_size=ds.val_size, seed=ds.split_seed)
     g = torch.Generator().manual_seed(s.seed)
@@ -393,21 +487,37 @@ def train_supernet(
                           "kernel, depth, expand and width has one option): use spos")
     folder.mkdir(parents=True, exist_ok=True)  # only once the settings, the data and the supernet are known good
     augment = s.augment if s.augment is not None else splits.input_shape[1:] == (32, 32)
-    meta = {
+    meta: dict[str, Any] = {
         "format": FORMAT, "version": VERSION, "space": sp.to_config(), "supernet": net.to_config(),
         "settings": asdict(s), "augment": augment, "data": asdict(ds), "data_sizes": splits.sizes(),
         "data_name": splits.name,
     }
+    if search_settings is not None:
+        meta["search"] = asdict(search_settings)
+        meta["latency_model"] = _model_config(latency_model)
+    if _region is not None:
+        meta["region"] = [[int(k) for k in ops] for ops in _region]
+    if init_from is not None:
+        meta["init"] = os.path.abspath(os.fspath(init_from))
+        other = read_meta(init_from)
+        if other.get("space") != json.loads(json.dumps(meta["space"])) or \
+                other.get("supernet") != json.loads(json.dumps(meta["supernet"])):
+            raise SupernetError(f"init_from {os.fspath(init_from)!r} holds a supernet of another space or other "
+                                f"options ({other.get('supernet', {}).get('options')}); give a supernet of space "
+                                f"{sp.name!r} with options {meta['supernet']['options']}")
+    keys = ("space", "supernet", "settings", "data", "search", "latency_model", "region", "init")
     meta_path, ckpt_path = folder / "supernet.json", folder / "checkpoint.pt"
     start, history = 0, []
     if meta_path.exists():
         old = read_meta(folder)
-        same = {k: old.get(k) for k in ("space", "supernet", "settings", "data")} == \
-            {k: json.loads(json.dumps(meta[k])) for k in ("space", "supernet", "settings", "data")}
+        same = {k: old.get(k) for k in keys} == {k: json.loads(json.dumps(meta.get(k))) for k in keys}
         if not same:
             raise SupernetError(f"{os.fspath(folder)!r} holds a supernet trained with other settings; give the same "
                                 "command to resume it, or another --out folder")
         history = list(old.get("history", []))
+        for k in ("stopped_early", "derived"):
+            if k in old:
+                meta[k] = old[k]
         if ckpt_path.exists():
             ckpt = load_state(ckpt_path, "supernet checkpoint")
             if not {"model", "optimizer", "epoch"} <= set(ckpt):
@@ -416,6 +526,12 @@ def train_supernet(
             load_weights_into(net, ckpt["model"], ckpt_path)
             start = int(ckpt["epoch"])
             history = history[:start]
+    if start == 0 and init_from is not None:  # e.g. a few-shot sub-supernet starts from its parent's weights
+        parent = Path(init_from) / "supernet.pt"
+        if not parent.exists():
+            raise SupernetError(f"init_from {os.fspath(init_from)!r} has not finished training (no supernet.pt); "
+                                "finish it first")
+        load_weights_into(net, load_state(parent, "supernet state dict"), parent)
     net.to(device)
     opt = torch.optim.SGD(net.parameters(), lr=s.lr, momentum=0.9, nesterov=True, weight_decay=s.weight_decay)
     if start:
@@ -424,8 +540,20 @@ def train_supernet(
         except (ValueError, KeyError, RuntimeError) as e:
             raise SupernetError(f"{os.fspath(ckpt_path)!r}: optimizer state does not fit ({str(e)[:100]}); delete "
                                 "it or use another --out folder") from None
-    meta.update(epochs_done=start, history=history, finished=start >= s.epochs)
+    meta.update(epochs_done=start, history=history, finished=start >= s.epochs or "stopped_early" in meta)
     _atomic_json(meta_path, meta)
+    if search_settings is not None:
+        from .differentiable import run_search
+        augment_fn = None
+        if augment:
+            from ..data.augment import random_crop_flip
+            augment_fn = random_crop_flip
+        stop = s.epochs if stop_after_epoch is None else min(s.epochs,
+                                                             check_int("stop_after_epoch", stop_after_epoch, 1))
+        return run_search(net=net, opt=opt, meta=meta, folder=folder, splits=splits, search=search_settings,
+                          device=device, start=start, ckpt=ckpt if start else None, augment_fn=augment_fn, stop=stop,
+                          progress=progress, latency_model=latency_model, storage=storage,
+                          write_meta=lambda m: _atomic_json(meta_path, m))
     if start >= s.epochs:
         if not (folder / "supernet.pt").exists():
             torch.save(net.state_dict(), folder / "supernet.pt")
@@ -453,7 +581,7 @@ def train_supernet(
                 if epoch == first:  # expand becomes elastic: keep the most important channels first (OFA)
                     net.reorganize_channels()
                     opt.state.clear()
-            stepper = _Stepper(net, s, elastic)
+            stepper = _Stepper(net, s, elastic, meta.get("region"))
             order = np.random.default_rng([s.seed, epoch]).permutation(n)
             rng = np.random.default_rng([s.seed, epoch, 1])
             gen = torch.Generator().manual_seed(s.seed * 100_003 + epoch)
