@@ -71,6 +71,8 @@ def main() -> None:
     ap.add_argument("--target-seeds", type=lambda t: _list(t, int), default=[0],
                     help="seeds of the first target's runs (the others run seed 0)")
     ap.add_argument("--train-args", default="", help="extra arguments for 'supernet train'")
+    ap.add_argument("--init-from", help="start each run from this trained supernet folder ('{seed}' is replaced by "
+                    "the run's seed), e.g. results/supernet-nb201/seed{seed}; its training time is added")
     ap.add_argument("--out", default="results/differentiable-nb201")
     ap.add_argument("--json", default="results/differentiable-nb201.json")
     ap.add_argument("--threads", type=int, help="torch threads per training (default 2 // jobs)")
@@ -101,15 +103,20 @@ def main() -> None:
 
     def one(r: dict) -> dict:
         d: Path = r["dir"]
+        init = [] if not args.init_from else ["--init-from", args.init_from.format(seed=r["seed"])]
         d.parent.mkdir(parents=True, exist_ok=True)
         log = d.parent / f"{d.name}.log"
         wall = run_command([*exe, "train", "--space", "nb201", "--data", args.data, "--method", r["method"],
-                            "--seed", str(r["seed"]), "--out", str(d), *r["extra"], *args.train_args.split(),
+                            "--seed", str(r["seed"]), "--out", str(d), *r["extra"], *init, *args.train_args.split(),
                             "--threads", str(threads), "--no-progress"], log)
         run_command([*exe, "derive", str(d), "--json", str(d / "derive.json")], log)
         res = json.loads((d / "derive.json").read_text())
         arch = res["arch"]
-        row = {"method": r["method"], "seed": r["seed"], "arch": arch, "valid_acc_200ep": table[arch][args.valid],
+        pre = 0.0
+        if init:
+            pre = sum(h["time_s"] for h in json.loads((Path(init[1]) / "supernet.json").read_text())["history"]) / 60
+        row = {"method": r["method"], "seed": r["seed"], "arch": arch, "init_from": init[1] if init else None,
+               "init_train_min": round(pre, 2), "valid_acc_200ep": table[arch][args.valid],
                "test_acc_200ep": table[arch][args.test], "search_min": res["search_time_s"] / 60,
                "command_wall_s": round(wall, 1), "peak_rss_mb": res["peak_rss_mb"], "epochs": res["epochs_done"],
                "skip_count": res["history"][-1]["skip_count"], "threads": threads,
@@ -130,12 +137,14 @@ def main() -> None:
         results["unconstrained_latency_ms"] = [lat_cells[r["arch"]][1] for r in free]
         _plot(rows, lat_cells, args.latency_column, out / "proxyless-front.png")
     write_json(results, args.json)
-    print("\n| method | seed | derived cell | valid_acc_200ep | test_acc_200ep | skips | search min | peak MB |")
+    print("\n| method | seed | derived cell | valid_acc_200ep | test_acc_200ep | skips | search min (+ init) | "
+          "peak MB |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         name = r["method"] + (f" (target {r['target_ms']:g} ms)" if "target_ms" in r else "")
+        pre = f" (+ {r['init_train_min']:.1f})" if r["init_from"] else ""
         print(f"| {name} | {r['seed']} | `{r['arch']}` | {r['valid_acc_200ep']:.2f} | {r['test_acc_200ep']:.2f} | "
-              f"{r['skip_count']:.0f} | {r['search_min']:.1f} | {r['peak_rss_mb']:.0f} |")
+              f"{r['skip_count']:.0f} | {r['search_min']:.1f}{pre} | {r['peak_rss_mb']:.0f} |")
     lat_rows = [r for r in rows if "target_ms" in r]
     if lat_rows:
         print(f"\n| target ({args.latency_column}) | seed | latency by the table | at or under | valid_acc_200ep | "

@@ -390,3 +390,17 @@ def test_cli_trains_proxylessnas_against_a_latency_table(tmp_path):
     bad_cmd = [{"toy_ms": "missing_ms", str(tmp_path / "px"): str(tmp_path / "bad")}.get(c, c) for c in cmd]
     bad = subprocess.run(bad_cmd, capture_output=True, text=True, cwd=ROOT)
     assert bad.returncode == 2 and "missing_ms" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_init_from_starts_from_a_trained_supernet_of_the_same_shape(darts_run, tmp_path):
+    spos = tmp_path / "spos"
+    train_supernet("nb201", "digits", spos, epochs=1, **TINY)
+    meta = _train(tmp_path / "px", "proxylessnas", epochs=1, init_from=spos, search={"warmup_epochs": 0})
+    assert meta["init"] == str(spos.resolve())
+    other = tmp_path / "other"
+    train_supernet("nb201", "digits", other, epochs=1, **{**TINY, "options": {"C": 8, "N": 1}})
+    with pytest.raises(SupernetError, match="other options"):
+        _train(tmp_path / "bad", "darts", epochs=1, init_from=other)
+    with pytest.raises(SupernetError, match="supernet.json"):
+        _train(tmp_path / "bad2", "darts", epochs=1, init_from=tmp_path / "nowhere")
+    assert not (tmp_path / "bad").exists() and not (tmp_path / "bad2").exists()

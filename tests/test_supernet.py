@@ -261,7 +261,7 @@ def test_killed_training_resumes_from_its_last_checkpoint(tmp_path):
 
 def test_bad_settings_fail_before_training(tmp_path):
     with pytest.raises(ConfigError, match="method"):
-        _train(tmp_path / "x", method="darts")
+        _train(tmp_path / "x", method="enas")
     with pytest.raises(ConfigError, match="needs a supernet with a largest"):
         _train(tmp_path / "x", method="sandwich")
     with pytest.raises(ConfigError, match="epochs"):

@@ -6,6 +6,9 @@
 * :class:`SupernetEvaluator` scores sub-networks with inherited weights; any strategy searches over it.
 * :func:`search_supernet` runs that search and, for a device and latency budget, exports the specialised
   front (:mod:`archscout.supernet.search`).
+* ``darts``, ``pc-darts``, ``proxylessnas`` (with a latency term) and ``rarts`` search the cell by gradient
+  (:mod:`archscout.supernet.differentiable`); :func:`derive` reads what they chose. ``few-shot`` splits a
+  supernet into sub-supernets by gradient matching (:mod:`archscout.supernet.fewshot`).
 
 Needs ``archscout[nn]``.
 """
@@ -20,6 +23,8 @@ _WHERE = {
     "SUPPORTED": "build", "create_supernet": "build", "load_supernet": "build", "supernet_kind": "build",
     "ExtractedModel": "evaluator", "SupernetEvaluator": "evaluator", "recalibrate_bn": "evaluator",
     "eval_supernet": "search", "search_supernet": "search",
+    "DIFF_METHODS": "differentiable", "LatencyTerm": "differentiable", "SearchSettings": "differentiable",
+    "derive": "differentiable", "FewShotSettings": "fewshot",
     "METHODS": "train", "SupernetError": "train", "TrainSettings": "train", "default_settings": "train",
     "read_meta": "train", "train_supernet": "train",
 }
@@ -32,16 +37,21 @@ def __getattr__(name: str) -> Any:  # torch loads when a name is first used, not
 
 
 __all__ = [
+    "DIFF_METHODS",
     "ELASTIC_DIMS",
     "METHODS",
     "SUPPORTED",
     "ExtractedModel",
+    "FewShotSettings",
+    "LatencyTerm",
     "Supernet",
     "SupernetError",
+    "SearchSettings",
     "SupernetEvaluator",
     "TrainSettings",
     "create_supernet",
     "default_settings",
+    "derive",
     "eval_supernet",
     "load_supernet",
     "read_meta",

@@ -485,7 +485,6 @@ def train_supernet(
     if s.method == "ofa" and not net.elastic_dims():
         raise ConfigError(f"method 'ofa' needs elastic dimensions; the supernet of space {sp.name!r} has none (every "
                           "kernel, depth, expand and width has one option): use spos")
-    folder.mkdir(parents=True, exist_ok=True)  # only once the settings, the data and the supernet are known good
     augment = s.augment if s.augment is not None else splits.input_shape[1:] == (32, 32)
     meta: dict[str, Any] = {
         "format": FORMAT, "version": VERSION, "space": sp.to_config(), "supernet": net.to_config(),
@@ -505,6 +504,7 @@ def train_supernet(
             raise SupernetError(f"init_from {os.fspath(init_from)!r} holds a supernet of another space or other "
                                 f"options ({other.get('supernet', {}).get('options')}); give a supernet of space "
                                 f"{sp.name!r} with options {meta['supernet']['options']}")
+    folder.mkdir(parents=True, exist_ok=True)  # only once the settings, the data and the supernet are known good
     keys = ("space", "supernet", "settings", "data", "search", "latency_model", "region", "init")
     meta_path, ckpt_path = folder / "supernet.json", folder / "checkpoint.pt"
     start, history = 0, []
