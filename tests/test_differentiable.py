@@ -341,6 +341,7 @@ def test_few_shot_with_a_differentiable_base_derives_the_best_sub_supernets_cell
     ({"method": "darts", "search": {"latency_weight": 1.0}}, "ProxylessNAS"),
     ({"method": "proxylessnas", "search": {"order": 2}}, "order=2"),
     ({"method": "rarts", "search": {"partial_k": 2}}, "partial channels"),
+    ({"method": "proxylessnas", "search": {"edge_norm": True}}, "edge normalisation"),
     ({"method": "darts", "search": {"warmup_epochs": 5}}, "warmup_epochs"),
     ({"method": "darts", "search": {"nonsense": 1}}, "unknown differentiable"),
     ({"method": "spos", "search": {"arch_lr": 0.1}}, "belong to darts"),
@@ -354,10 +355,61 @@ def test_bad_settings_are_refused_before_anything_is_written(tmp_path, kw, match
     assert not (tmp_path / "x" / "checkpoint.pt").exists()
 
 
-def test_differentiable_methods_need_a_cell_space(tmp_path):
-    with pytest.raises(ConfigError, match="searches the ops of a cell"):
-        train_supernet("mbv3", "digits", tmp_path / "m", method="darts", epochs=1)
+def test_darts_family_needs_a_cell_space(tmp_path):
+    for method in ("darts", "pc-darts", "rarts", "few-shot"):
+        with pytest.raises(ConfigError, match="searches the ops of a cell"):
+            train_supernet("mbv3", "digits", tmp_path / "m", method=method, epochs=1)
     assert not (tmp_path / "m").exists()
+
+
+def _tiny_stages():
+    return asc.Space({"width_mult": asc.Ordinal([1.0, 1.5]),
+                      "stages": asc.Stages(n=2, depth=asc.Ordinal([1, 2]),
+                                           layer={"kernel": asc.Ordinal([3, 5]), "expand": asc.Ordinal([2, 3])})},
+                     name="tiny-stages")
+
+
+class StageLatency:
+    cheap = True
+
+    def predict(self, arch):
+        return float(sum(k * e for stage in arch["stages"] for (k, e) in stage) * 0.1 * arch["width_mult"])
+
+
+STAGE = {"train_subset": 400, "val_size": 150, "options": {"widths": [8, 16], "stem_width": 8},
+         "settings": {"batch_size": 40}}
+
+
+def test_proxylessnas_searches_stage_spaces_with_a_latency_target(tmp_path):
+    sp = _tiny_stages()
+    search = {"warmup_epochs": 1, "arch_lr": 0.05, "latency_target_ms": 1.6}
+    meta = train_supernet(sp, "digits", tmp_path / "st", method="proxylessnas", epochs=3, search=search,
+                          latency_model=StageLatency(), **STAGE)
+    d = derive(tmp_path / "st")
+    assert StageLatency().predict(sp.parse(d["arch"])) <= 1.6 and d["latency_ms"] <= 1.6
+    labels = [e["edge"] for e in d["edges"]]
+    assert labels[:3] == ["width_mult", "stage 1 depth", "stage 1 layer 1 kernel"] and len(labels) == 11
+    assert all(abs(sum(e["weights"].values()) - 1) < 1e-4 for e in d["edges"])
+    assert meta["history"][0]["search"] is False and meta["history"][1]["search"] is True
+    # an ordinary stage supernet folder: the evaluator scores any sub-network with the trained weights
+    ev = SupernetEvaluator(tmp_path / "st", cache=False)
+    assert 0.0 <= ev.evaluate(sp.parse(d["arch"]))["accuracy"] <= 1.0
+    # stopped after one epoch and resumed: the same trajectory
+    train_supernet(sp, "digits", tmp_path / "st2", method="proxylessnas", epochs=3, search=search,
+                   latency_model=StageLatency(), stop_after_epoch=2, **STAGE)
+    again = train_supernet(sp, "digits", tmp_path / "st2", method="proxylessnas", epochs=3, search=search,
+                           latency_model=StageLatency(), **STAGE)
+    assert [h["weights"] for h in again["history"]] == [h["weights"] for h in meta["history"]]
+    assert derive(tmp_path / "st2")["arch"] == d["arch"]
+
+
+def test_a_measured_latency_model_is_refused_for_the_exact_cell_term(tmp_path):
+    class Measured(StageLatency):
+        cheap = False
+        name = "measured-latency"
+
+    with pytest.raises(ConfigError, match="cheap"):
+        LatencyTerm(Measured(), _small_cell_space(), "cell", ["zero", "identity", "conv3x3"], 3)
 
 
 def test_derive_refuses_a_spos_supernet_in_one_line(tmp_path):

@@ -34,7 +34,8 @@ many skip connections and keep the last cell before), and ``edge_norm`` (PC-DART
 
 Each epoch's derived cell, its validation accuracy with the supernet's weights and the architecture weights
 are recorded in a study storage (``study.db`` in the folder, or ``storage``), so ``archscout show`` and the
-study reports read a differentiable search as any other; :func:`derive` reads the result.
+study reports read a differentiable search as any other; :func:`derive` reads the result. ``proxylessnas`` on
+stage spaces is :mod:`archscout.supernet.stage_search`.
 """
 
 from __future__ import annotations
@@ -152,6 +153,8 @@ def make_search_settings(method: str, epochs: int, given: Mapping[str, Any]) -> 
                           f"not {method!r}")
     if s.partial_k > 1 and method not in ("pc-darts", "darts"):
         raise ConfigError(f"partial channels (partial_k={s.partial_k}) belong to pc-darts, not {method!r}")
+    if s.edge_norm and method not in ("pc-darts", "darts"):
+        raise ConfigError(f"edge normalisation belongs to pc-darts (and darts as a remedy), not {method!r}")
     if s.warmup_epochs >= epochs:
         raise ConfigError(f"warmup_epochs ({s.warmup_epochs}) must be fewer than epochs ({epochs}), or the "
                           "architecture never moves")
@@ -235,6 +238,10 @@ class LatencyTerm:
     def __init__(self, model: Any, space: Any, cell_name: str, op_names: Sequence[str], n_edges: int) -> None:
         if not callable(getattr(model, "predict", None)):
             raise ConfigError(f"the latency model needs a predict(arch) method, got {model!r}")
+        if getattr(model, "cheap", True) is False:
+            raise ConfigError(f"the latency term of a cell search reads every cell's latency once, so it needs a cheap "
+                              f"latency model (table, lut-latency, learned-latency); {getattr(model, 'name', model)!r} "
+                              "measures: fit a lut-latency or learned-latency model to it first")
         self.model, self.space, self.cell_name = model, space, cell_name
         self.op_names, self.n_edges = tuple(op_names), int(n_edges)
         self._memo: dict[tuple[int, ...], float] = {}
@@ -761,16 +768,24 @@ def summarise(meta: Mapping[str, Any]) -> dict[str, Any]:
     """The derive dictionary of one differentiable run's ``supernet.json``."""
     from ..space import Space
 
-    sp = Space.from_config(meta["space"])
-    cell = next(iter(sp.params.values()))
-    ops = list(cell.ops)  # type: ignore[attr-defined]
-    edges = [(i, j) for j in range(1, cell.nodes) for i in range(j)]  # type: ignore[attr-defined]
     hist = meta["history"]
     last = hist[-1]
+    if meta.get("decisions"):  # a stage supernet: one row per decision (depth, kernel, expand, width)
+        labels = [d["decision"] for d in meta["decisions"]]
+        options = [d["options"] for d in meta["decisions"]]
+        ops: list[str] | None = None
+    else:
+        sp = Space.from_config(meta["space"])
+        cell = next(iter(sp.params.values()))
+        ops = list(cell.ops)  # type: ignore[attr-defined]
+        pairs = [(i, j) for j in range(1, cell.nodes) for i in range(j)]  # type: ignore[attr-defined]
+        labels = [f"{i}->{j}" for i, j in pairs]
+        options = [ops] * len(pairs)
     out: dict[str, Any] = {
         "arch": meta.get("derived", last["derived"]), "method": meta["settings"]["method"],
         "epochs_done": meta["epochs_done"], "finished": bool(meta.get("finished")), "ops": ops,
-        "edges": [{"edge": f"{i}->{j}", "weights": dict(zip(ops, row))} for (i, j), row in zip(edges, last["weights"])],
+        "edges": [{"edge": label, "weights": dict(zip(opts, row))}
+                  for label, opts, row in zip(labels, options, last["weights"])],
         "accuracy": last["metrics"]["accuracy"],
         "history": [{"epoch": h["epoch"], "arch": h["derived"], "accuracy": h["metrics"]["accuracy"],
                      "skip_count": h["metrics"]["skip_count"], "weights": h["weights"],
@@ -794,26 +809,30 @@ def plot_weights(summary: Mapping[str, Any], path: str | os.PathLike) -> str:
     from ..reports import require_matplotlib
 
     plt = require_matplotlib()
-    hist, ops, edges = summary["history"], summary["ops"], summary["edges"]
+    hist, edges = summary["history"], summary["edges"]
     n = len(edges)
-    cols = min(3, n)
+    cols = min(3 if n <= 12 else 6, n)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 0.45 * len(ops) * rows + 1.3 * rows), squeeze=False)
-    data = np.array([h["weights"] for h in hist])  # (epochs, edges, ops)
+    most = max(len(e["weights"]) for e in edges)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 0.45 * most * rows + 1.3 * rows), squeeze=False)
     epochs = [h["epoch"] for h in hist]
     for e in range(rows * cols):
         ax = axes[e // cols][e % cols]
         if e >= n:
             ax.axis("off")
             continue
-        im = ax.imshow(data[:, e, :].T, aspect="auto", cmap="viridis", vmin=0.0, vmax=1.0,
+        ops = list(edges[e]["weights"])
+        data = np.array([h["weights"][e] for h in hist])  # (epochs, options)
+        im = ax.imshow(data.T, aspect="auto", cmap="viridis", vmin=0.0, vmax=1.0,
                        extent=(epochs[0] - 0.5, epochs[-1] + 0.5, len(ops) - 0.5, -0.5))
         ax.set_yticks(range(len(ops)))
         ax.set_yticklabels(ops, fontsize=7)
-        ax.set_title(f"edge {edges[e]['edge']}", fontsize=9)
+        label = edges[e]["edge"]
+        ax.set_title(f"edge {label}" if summary.get("ops") else label, fontsize=9)
         ax.set_xlabel("epoch", fontsize=8)
     fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.8, label="op weight")
-    fig.suptitle(f"{summary['method']}: architecture weights per edge; derived {summary['arch']}", fontsize=8)
+    fig.suptitle(f"{summary['method']}: architecture weights per {'edge' if summary.get('ops') else 'decision'}; "
+                 f"derived {summary['arch']}", fontsize=8)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return os.fspath(path)

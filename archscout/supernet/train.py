@@ -141,7 +141,7 @@ a space with more stages repeats the last; pass ``widths`` to choose others."""
 def default_settings(kind: str, method: str | None = None) -> dict[str, Any]:
     """The default settings, data sizes and supernet options of a supernet kind (``"cell"``/``"stages"``), or of
     a differentiable ``method`` on a cell space."""
-    d = _DIFF_DEFAULTS if method in DIFF_METHODS else _DEFAULTS[kind]
+    d = _DIFF_DEFAULTS if method in DIFF_METHODS and kind == "cell" else _DEFAULTS[kind]
     return {"settings": dict(d["settings"]), "train_subset": d["train_subset"], "val_size": d["val_size"],
             "options": dict(d["options"])}
 
@@ -345,10 +345,10 @@ def _check_method(kind: str, s: TrainSettings, space: Space) -> None:
         raise ConfigError(f"method {s.method!r} needs a supernet with a largest and a smallest sub-network (stage "
                           f"spaces such as 'mbv3'); the {kind} supernet of space {space.name!r} has none: "
                           "use --method spos")
-    if s.method in (*DIFF_METHODS, "few-shot") and kind != "cell":
+    if s.method in ("darts", "pc-darts", "rarts", "few-shot") and kind != "cell":
         raise ConfigError(f"method {s.method!r} searches the ops of a cell; the {kind} supernet of space "
                           f"{space.name!r} has no cell: use spos, sandwich or ofa (stage spaces), or a cell space "
-                          "such as nb201")
+                          "such as nb201 (proxylessnas searches stage spaces too)")
     if s.method == "spos" and s.sampling == "fair" and kind != "cell":
         raise ConfigError("sampling 'fair' needs a cell supernet (one op per edge); use sampling='uniform'")
 
@@ -544,13 +544,15 @@ def train_supernet(
     _atomic_json(meta_path, meta)
     if search_settings is not None:
         from .differentiable import run_search
+        from .stage_search import run_stage_search
         augment_fn = None
         if augment:
             from ..data.augment import random_crop_flip
             augment_fn = random_crop_flip
         stop = s.epochs if stop_after_epoch is None else min(s.epochs,
                                                              check_int("stop_after_epoch", stop_after_epoch, 1))
-        return run_search(net=net, opt=opt, meta=meta, folder=folder, splits=splits, search=search_settings,
+        runner = run_stage_search if kind == "stages" else run_search
+        return runner(net=net, opt=opt, meta=meta, folder=folder, splits=splits, search=search_settings,
                           device=device, start=start, ckpt=ckpt if start else None, augment_fn=augment_fn, stop=stop,
                           progress=progress, latency_model=latency_model, storage=storage,
                           write_meta=lambda m: _atomic_json(meta_path, m))
