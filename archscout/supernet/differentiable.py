@@ -814,8 +814,11 @@ def plot_weights(summary: Mapping[str, Any], path: str | os.PathLike) -> str:
     cols = min(3 if n <= 12 else 6, n)
     rows = math.ceil(n / cols)
     most = max(len(e["weights"]) for e in edges)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 0.45 * most * rows + 1.3 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.0 * cols, 0.45 * most * rows + 1.6 * rows), squeeze=False,
+                             constrained_layout=True)
     epochs = [h["epoch"] for h in hist]
+    flat = [v for h in hist for row in h["weights"] for v in row]
+    lo, hi = min(flat), max(max(flat), min(flat) + 1e-3)  # the colours span the weights' range
     for e in range(rows * cols):
         ax = axes[e // cols][e % cols]
         if e >= n:
@@ -823,13 +826,14 @@ def plot_weights(summary: Mapping[str, Any], path: str | os.PathLike) -> str:
             continue
         ops = list(edges[e]["weights"])
         data = np.array([h["weights"][e] for h in hist])  # (epochs, options)
-        im = ax.imshow(data.T, aspect="auto", cmap="viridis", vmin=0.0, vmax=1.0,
+        im = ax.imshow(data.T, aspect="auto", cmap="viridis", vmin=lo, vmax=hi,
                        extent=(epochs[0] - 0.5, epochs[-1] + 0.5, len(ops) - 0.5, -0.5))
         ax.set_yticks(range(len(ops)))
         ax.set_yticklabels(ops, fontsize=7)
         label = edges[e]["edge"]
         ax.set_title(f"edge {label}" if summary.get("ops") else label, fontsize=9)
         ax.set_xlabel("epoch", fontsize=8)
+        ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
     fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.8, label="op weight")
     fig.suptitle(f"{summary['method']}: architecture weights per {'edge' if summary.get('ops') else 'decision'}; "
                  f"derived {summary['arch']}", fontsize=8)
