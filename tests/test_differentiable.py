@@ -268,6 +268,12 @@ def test_few_shot_budget_and_partition_helpers():
     sim = np.array([[1, .9, .1], [.9, 1, .2], [.1, .2, 1]])
     a, b, cross = _best_bipartition(sim)
     assert sorted([sorted(a), sorted(b)]) == [[0, 1], [2]] and cross == pytest.approx(0.15)
+    # five ops split 2 + 3 even where a lone op disagrees most
+    sim5 = np.full((5, 5), 0.5) + 0.5 * np.eye(5)
+    sim5[0, 1:] = sim5[1:, 0] = -0.9
+    sim5[1, 2] = sim5[2, 1] = 0.95
+    a, b, _ = _best_bipartition(sim5)
+    assert sorted(map(len, (a, b))) == [2, 3]
     assert region_of([0, 2], [[[1], [0, 1, 2]], [[0, 2], [0, 1, 2]]]) == 1
 
 
