@@ -16,6 +16,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from killing import kill_after_epochs  # noqa: E402
+
 import archscout as asc  # noqa: E402
 from archscout.errors import BuildError, ConfigError  # noqa: E402
 from archscout.supernet import SupernetError, SupernetEvaluator, create_supernet, train_supernet  # noqa: E402
@@ -465,29 +467,11 @@ def test_init_from_starts_from_a_trained_supernet_of_the_same_shape(darts_run, t
 
 
 def test_a_killed_darts_search_resumes_and_records_each_epoch_once(tmp_path):
-    import signal
-    import time
-
     out = tmp_path / "k"
     cmd = [sys.executable, "-m", "archscout", "supernet", "train", "--space", "nb201", "--data", "digits",
            "--method", "darts", "--out", str(out), "--epochs", "12", "--train-subset", "300", "--val-size", "100",
            "--batch-size", "30", "--option", "C=4", "--option", "N=1", "--no-progress", "--threads", "1"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.time() + 240
-        while time.time() < deadline:
-            meta = out / "supernet.json"
-            if meta.exists() and json.loads(meta.read_text()).get("epochs_done", 0) >= 2:
-                break
-            time.sleep(0.1)
-        else:
-            pytest.fail("the search wrote no checkpoint in time")
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert 2 <= json.loads((out / "supernet.json").read_text())["epochs_done"] < 12
+    assert 2 <= kill_after_epochs(cmd, out, 2, ROOT) < 12
     r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert r.returncode == 0, r.stderr
     assert "derived:" in r.stdout

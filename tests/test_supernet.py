@@ -4,16 +4,16 @@ corrupt folders, eval / search / specialisation with export parity (tiny network
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+
+from killing import kill_after_epochs  # noqa: E402
 
 import archscout as asc  # noqa: E402
 from archscout.errors import ConfigError, InvalidArchitectureError  # noqa: E402
@@ -235,22 +235,7 @@ def test_killed_training_resumes_from_its_last_checkpoint(tmp_path):
     cmd = [sys.executable, "-m", "archscout", "supernet", "train", "--space", "nb201", "--data", "digits",
            "--out", str(out), "--epochs", "40", "--train-subset", "300", "--val-size", "150", "--batch-size", "50",
            "--option", "C=4", "--option", "N=1", "--no-progress", "--threads", "1"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.time() + 240
-        while time.time() < deadline:
-            meta = out / "supernet.json"
-            if meta.exists() and json.loads(meta.read_text()).get("epochs_done", 0) >= 2:
-                break
-            time.sleep(0.2)
-        else:
-            pytest.fail("training wrote no checkpoint in time")
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    done = json.loads((out / "supernet.json").read_text())["epochs_done"]
+    done = kill_after_epochs(cmd, out, 2, ROOT)
     assert 2 <= done < 40
     r = subprocess.run([*cmd[:cmd.index("--epochs") + 1], "40", *cmd[cmd.index("--epochs") + 2:]],
                        capture_output=True, text=True, cwd=ROOT, timeout=600)

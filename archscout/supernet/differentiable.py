@@ -507,6 +507,80 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+@dataclass
+class Halves:
+    """The training images cut in two (``w``: the weights' half, ``a``: the architecture's), the validation
+    split, and fixed batches of the weights' half that recalibrate batch norm."""
+
+    Xw: Any
+    Yw: Any
+    Xa: Any
+    Ya: Any
+    Xv: Any
+    Yv: Any
+    recal: list[Any]
+
+
+def split_halves(splits: Any, meta: Mapping[str, Any], arch_fraction: float, batch: int, device: str) -> Halves:
+    """Cut the training images in two, fixed by the split seed.
+
+    Raises:
+        ConfigError: too few images for two halves of at least one batch.
+    """
+    torch = _torch()
+    n_all = len(splits.y_train)
+    perm = np.random.default_rng([int(meta["data"]["split_seed"]), 17]).permutation(n_all)
+    n_arch = max(batch, round(arch_fraction * n_all))
+    if n_all - n_arch < batch:
+        raise ConfigError(f"{n_all} training images are too few to split for {meta['settings']['method']} with batch "
+                          f"size {batch}; give more images (--train-subset) or a smaller batch")
+    idx_w, idx_a = np.sort(perm[n_arch:]), np.sort(perm[:n_arch])
+    X = torch.from_numpy(np.array(splits.X_train))
+    Y = torch.from_numpy(np.array(splits.y_train))
+    Xw, Yw = X[idx_w], Y[idx_w]
+    rec = np.random.default_rng(0).permutation(len(Yw))[: 2 * 256]
+    recal = [Xw[np.sort(rec[i:i + 256])].to(device) for i in range(0, len(rec), 256) if len(rec[i:i + 256]) >= 2]
+    return Halves(Xw, Yw, X[idx_a], Y[idx_a], torch.from_numpy(np.array(splits.X_val)),
+                  torch.from_numpy(np.array(splits.y_val)), recal)
+
+
+def epoch_batches(h: Halves, seed: int, epoch: int, batch: int, augment_fn: Any, device: str) -> Any:
+    """The epoch's batches ``(step in epoch, x, y, xa, ya)``: the weights' half in a seeded order, the
+    architecture's half cycled in its own; augmented with a generator seeded by ``(seed, epoch)``."""
+    torch = _torch()
+    order = np.random.default_rng([seed, epoch]).permutation(len(h.Yw))
+    order_a = np.random.default_rng([seed, epoch, 2]).permutation(len(h.Ya))
+    gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    for b in range(max(1, len(h.Yw) // batch)):
+        i = torch.from_numpy(order[b * batch:(b + 1) * batch])
+        j = torch.from_numpy(order_a[[(b * batch + k) % len(h.Ya) for k in range(batch)]])
+        x, y, xa, ya = h.Xw[i], h.Yw[i], h.Xa[j], h.Ya[j]
+        if augment_fn is not None:
+            x, xa = augment_fn(x, gen), augment_fn(xa, gen)
+        yield (b, *(t.to(device) for t in (x, y, xa, ya)))
+
+
+def save_checkpoint(folder: Path, net: Any, opt: Any, epoch: int, **extra: Any) -> None:
+    """``folder/checkpoint.pt`` (model, optimizer, epoch and ``extra``), written atomically."""
+    torch = _torch()
+    state = {"model": {k: v.detach().cpu() for k, v in net.state_dict().items()}, "optimizer": opt.state_dict(),
+             "epoch": epoch, **extra}
+    tmp = folder / "checkpoint.pt.tmp"
+    torch.save(state, tmp)
+    os.replace(tmp, folder / "checkpoint.pt")
+
+
+def save_final(folder: Path, net: Any, arch_state: Mapping[str, Any] | None = None) -> None:
+    """``folder/supernet.pt`` (and ``arch.pt``: the architecture weights), written atomically."""
+    torch = _torch()
+    files = [("supernet.pt", {k: v.detach().cpu() for k, v in net.state_dict().items()})]
+    if arch_state is not None:
+        files.append(("arch.pt", dict(arch_state)))
+    for name, obj in files:
+        torch.save(obj, folder / f"{name}.tmp")
+        os.replace(folder / f"{name}.tmp", folder / name)
+
+
 def derived_path(ap: ArchParameters, s: SearchSettings, latency: LatencyTerm | None) -> tuple[int, ...]:
     """The derived cell: the op of largest weight per edge; with a latency target, the most probable cell at
     or under it (the unconstrained one when none is)."""
@@ -617,22 +691,8 @@ def run_search(*, net: Any, opt: Any, meta: dict[str, Any], folder: Path, splits
                                 f"({str(e)[:80]}); delete it or use another --out folder") from None
     searcher = _Searcher(net, ap, arch_opt, method, search, latency, twin, twin_opt)
 
-    # the two halves of the training images, fixed by the split seed
-    n_all = len(splits.y_train)
-    perm = np.random.default_rng([int(meta["data"]["split_seed"]), 17]).permutation(n_all)
-    n_arch = max(batch, round(search.arch_fraction * n_all))
-    if n_all - n_arch < batch:
-        raise ConfigError(f"{n_all} training images are too few to split for {method} with batch size {batch}; give "
-                          "more images (--train-subset) or a smaller batch")
-    idx_w, idx_a = np.sort(perm[n_arch:]), np.sort(perm[:n_arch])
-    X = torch.from_numpy(np.array(splits.X_train))
-    Y = torch.from_numpy(np.array(splits.y_train))
-    Xw, Yw, Xa, Ya = X[idx_w], Y[idx_w], X[idx_a], Y[idx_a]
-    Xv, Yv = torch.from_numpy(np.array(splits.X_val)), torch.from_numpy(np.array(splits.y_val))
-    rec_idx = np.random.default_rng(0).permutation(len(Yw))[: 2 * 256]
-    recal = [Xw[np.sort(rec_idx[i:i + 256])].to(device) for i in range(0, len(rec_idx), 256)
-             if len(rec_idx[i:i + 256]) >= 2]
-    per_epoch = max(1, len(Yw) // batch)
+    h = split_halves(splits, meta, search.arch_fraction, batch, device)
+    per_epoch = max(1, len(h.Yw) // batch)
     total_steps = per_epoch * epochs
     history = list(meta["history"])
     study = open_study(folder, meta, storage, latency is not None)
@@ -640,27 +700,16 @@ def run_search(*, net: Any, opt: Any, meta: dict[str, Any], folder: Path, splits
     if meta.get("finished"):
         return meta
 
-    ckpt_path = folder / "checkpoint.pt"
     bar = _progress(total_steps, start * per_epoch, progress)
     net.train()
     if twin is not None:
         twin.train()
     try:
         for epoch in range(start, stop):
-            order = np.random.default_rng([seed, epoch]).permutation(len(Yw))
-            order_a = np.random.default_rng([seed, epoch, 2]).permutation(len(Ya))
             rng = np.random.default_rng([seed, epoch, 1])
-            gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
             search_on = epoch >= search.warmup_epochs
             t0, losses, arch_losses = time.time(), [], []
-            for b in range(per_epoch):
-                i = torch.from_numpy(order[b * batch:(b + 1) * batch])
-                ja = [(b * batch + k) % len(Ya) for k in range(batch)]
-                j = torch.from_numpy(order_a[ja])
-                x, y, xa, ya = Xw[i], Yw[i], Xa[j], Ya[j]
-                if augment_fn is not None:
-                    x, xa = augment_fn(x, gen), augment_fn(xa, gen)
-                x, y, xa, ya = (t.to(device) for t in (x, y, xa, ya))
+            for b, x, y, xa, ya in epoch_batches(h, seed, epoch, batch, augment_fn, device):
                 step = epoch * per_epoch + b
                 lr = 0.5 * s["lr"] * (1 + math.cos(math.pi * step / total_steps))
                 for o in [opt] + ([twin_opt] if twin_opt is not None else []):
@@ -682,7 +731,7 @@ def run_search(*, net: Any, opt: Any, meta: dict[str, Any], folder: Path, splits
             ops = arch[net.cell_name]
             probs = ap.probs().detach()
             ent = float(-(probs.clamp_min(1e-30).log() * probs).sum(dim=1).mean())
-            acc = _val_accuracy(net, path, recal, Xv, Yv, device)
+            acc = _val_accuracy(net, path, h.recal, h.Xv, h.Yv, device)
             metrics = {"accuracy": acc, "epoch": float(epoch + 1), "skip_count": float(skip_count(ops)),
                        "entropy": ent}
             if latency is not None:
@@ -704,15 +753,11 @@ def run_search(*, net: Any, opt: Any, meta: dict[str, Any], folder: Path, splits
                 stopped = {"epoch": epoch + 1, "reason": f"the derived cell holds {skip_count(ops)} skip connections "
                            f"(skip_limit {search.skip_limit})",
                            "kept": before[-1]["derived"] if before else str(arch)}
-            state = {"model": {k: v.detach().cpu() for k, v in net.state_dict().items()},
-                     "optimizer": opt.state_dict(), "epoch": epoch + 1, "arch": ap.state_dict(),
-                     "arch_optimizer": arch_opt.state_dict()}
+            extra: dict[str, Any] = {"arch": ap.state_dict(), "arch_optimizer": arch_opt.state_dict()}
             if twin is not None:
-                state["twin"] = {k: v.detach().cpu() for k, v in twin.state_dict().items()}
-                state["twin_optimizer"] = twin_opt.state_dict()
-            tmp = ckpt_path.with_name("checkpoint.pt.tmp")
-            torch.save(state, tmp)
-            os.replace(tmp, ckpt_path)
+                extra["twin"] = {k: v.detach().cpu() for k, v in twin.state_dict().items()}
+                extra["twin_optimizer"] = twin_opt.state_dict()
+            save_checkpoint(folder, net, opt, epoch + 1, **extra)
             done = epoch + 1 >= epochs or stopped is not None
             meta.update(epochs_done=epoch + 1, history=history, finished=done)
             if stopped is not None:
@@ -726,10 +771,7 @@ def run_search(*, net: Any, opt: Any, meta: dict[str, Any], folder: Path, splits
         bar.close()
         net.set_mixture(None)
     if meta["finished"]:
-        torch.save({k: v.detach().cpu() for k, v in net.state_dict().items()}, folder / "supernet.pt.tmp")
-        os.replace(folder / "supernet.pt.tmp", folder / "supernet.pt")
-        torch.save(ap.state_dict(), folder / "arch.pt.tmp")
-        os.replace(folder / "arch.pt.tmp", folder / "arch.pt")
+        save_final(folder, net, ap.state_dict())
     return meta
 
 

@@ -26,7 +26,15 @@ from typing import Any
 import numpy as np
 
 from ..errors import require
-from .differentiable import _peak_rss_mb, open_study, sync_study
+from .differentiable import (
+    _peak_rss_mb,
+    epoch_batches,
+    open_study,
+    save_checkpoint,
+    save_final,
+    split_halves,
+    sync_study,
+)
 
 __all__ = ["StagePolicy", "run_stage_search"]
 
@@ -162,44 +170,22 @@ def run_stage_search(*, net: Any, opt: Any, meta: dict[str, Any], folder: Path, 
                                 f"({str(e)[:80]}); delete it or use another --out folder") from None
     meta["decisions"] = [{"decision": label, "options": [str(o) for o in opts]}
                          for label, opts in zip(policy.labels, policy.options)]
-    n_all = len(splits.y_train)
-    perm = np.random.default_rng([int(meta["data"]["split_seed"]), 17]).permutation(n_all)
-    n_arch = max(batch, round(search.arch_fraction * n_all))
-    if n_all - n_arch < batch:
-        from ..errors import ConfigError
-        raise ConfigError(f"{n_all} training images are too few to split with batch size {batch}; give more images")
-    X = torch.from_numpy(np.array(splits.X_train))
-    Y = torch.from_numpy(np.array(splits.y_train))
-    iw, ia = np.sort(perm[n_arch:]), np.sort(perm[:n_arch])
-    Xw, Yw, Xa, Ya = X[iw], Y[iw], X[ia], Y[ia]
-    Xv, Yv = torch.from_numpy(np.array(splits.X_val)), torch.from_numpy(np.array(splits.y_val))
-    rec = np.random.default_rng(0).permutation(len(Yw))[:512]
-    recal = [Xw[np.sort(rec[i:i + 256])].to(device) for i in range(0, len(rec), 256) if len(rec[i:i + 256]) >= 2]
-    per_epoch = max(1, len(Yw) // batch)
+    h = split_halves(splits, meta, search.arch_fraction, batch, device)
+    per_epoch = max(1, len(h.Yw) // batch)
     total_steps = per_epoch * epochs
     history = list(meta["history"])
     study = open_study(folder, meta, storage, latency_model is not None)
     sync_study(study, history)
     if meta.get("finished"):
         return meta
-    ckpt_path = folder / "checkpoint.pt"
     bar = _progress(total_steps, start * per_epoch, progress)
     net.train()
     try:
         for epoch in range(start, stop):
-            order = np.random.default_rng([seed, epoch]).permutation(len(Yw))
-            order_a = np.random.default_rng([seed, epoch, 2]).permutation(len(Ya))
             rng = np.random.default_rng([seed, epoch, 1])
-            gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
             search_on = epoch >= search.warmup_epochs
             t0, losses, rewards = time.time(), [], []
-            for b in range(per_epoch):
-                i = torch.from_numpy(order[b * batch:(b + 1) * batch])
-                j = torch.from_numpy(order_a[[(b * batch + k) % len(Ya) for k in range(batch)]])
-                x, y, xa, ya = Xw[i], Yw[i], Xa[j], Ya[j]
-                if augment_fn is not None:
-                    x, xa = augment_fn(x, gen), augment_fn(xa, gen)
-                x, y, xa, ya = (t.to(device) for t in (x, y, xa, ya))
+            for b, x, y, xa, ya in epoch_batches(h, seed, epoch, batch, augment_fn, device):
                 step = epoch * per_epoch + b
                 for group in opt.param_groups:
                     group["lr"] = 0.5 * s["lr"] * (1 + math.cos(math.pi * step / total_steps))
@@ -236,14 +222,14 @@ def run_stage_search(*, net: Any, opt: Any, meta: dict[str, Any], folder: Path, 
             idx = derive_index(policy, search, latency_model)
             arch = policy.arch(idx)
             net.set_active(arch)
-            recalibrate_bn(net, recal)
+            recalibrate_bn(net, h.recal)
             with torch.no_grad():
-                correct = sum(int((net(Xv[k:k + 1000].to(device)).argmax(1) == Yv[k:k + 1000].to(device)).sum())
-                              for k in range(0, len(Yv), 1000))
+                correct = sum(int((net(h.Xv[k:k + 1000].to(device)).argmax(1) == h.Yv[k:k + 1000].to(device)).sum())
+                              for k in range(0, len(h.Yv), 1000))
             net.train()
             probs = [p.detach() for p in policy.probs()]
             ent = float(np.mean([float(-(p.clamp_min(1e-30).log() * p).sum()) for p in probs]))
-            metrics = {"accuracy": correct / max(1, len(Yv)), "epoch": float(epoch + 1), "skip_count": 0.0,
+            metrics = {"accuracy": correct / max(1, len(h.Yv)), "epoch": float(epoch + 1), "skip_count": 0.0,
                        "entropy": ent}
             if latency_model is not None:
                 metrics["latency_ms"] = float(latency_model.predict(arch))
@@ -253,20 +239,13 @@ def run_stage_search(*, net: Any, opt: Any, meta: dict[str, Any], folder: Path, 
                             "t_start": t0, "t_end": t1, "derived": str(arch), "metrics": metrics,
                             "weights": [[round(float(v), 6) for v in p] for p in probs], "edge_weights": None,
                             "search": search_on, "peak_rss_mb": round(_peak_rss_mb(), 1)})
-            state = {"model": {k: v.detach().cpu() for k, v in net.state_dict().items()},
-                     "optimizer": opt.state_dict(), "epoch": epoch + 1, "arch": policy.state_dict(),
-                     "arch_optimizer": arch_opt.state_dict(), "baseline": baseline}
-            tmp = ckpt_path.with_name("checkpoint.pt.tmp")
-            torch.save(state, tmp)
-            os.replace(tmp, ckpt_path)
+            save_checkpoint(folder, net, opt, epoch + 1, arch=policy.state_dict(),
+                            arch_optimizer=arch_opt.state_dict(), baseline=baseline)
             meta.update(epochs_done=epoch + 1, history=history, finished=epoch + 1 >= epochs, derived=str(arch))
             write_meta(meta)
             sync_study(study, history)
     finally:
         bar.close()
     if meta["finished"]:
-        torch.save({k: v.detach().cpu() for k, v in net.state_dict().items()}, folder / "supernet.pt.tmp")
-        os.replace(folder / "supernet.pt.tmp", folder / "supernet.pt")
-        torch.save(policy.state_dict(), folder / "arch.pt.tmp")
-        os.replace(folder / "arch.pt.tmp", folder / "arch.pt")
+        save_final(folder, net, policy.state_dict())
     return meta

@@ -433,6 +433,7 @@ def train_supernet(
     torch = require("torch", "nn")
     from ..data import load_splits
     from .build import create_supernet, supernet_kind
+    from .differentiable import save_checkpoint, save_final
 
     sp = create_space(space) if isinstance(space, str) else space
     if not isinstance(sp, Space):
@@ -610,17 +611,12 @@ def train_supernet(
                 bar.update(1)
             history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), "time_s": round(time.time() - t0, 2),
                             **({"elastic": list(elastic)} if elastic is not None else {})})
-            state = {"model": {k: v.detach().cpu() for k, v in net.state_dict().items()},
-                     "optimizer": opt.state_dict(), "epoch": epoch + 1}
-            tmp = ckpt_path.with_name("checkpoint.pt.tmp")
-            torch.save(state, tmp)
-            os.replace(tmp, ckpt_path)
+            save_checkpoint(folder, net, opt, epoch + 1)
             meta.update(epochs_done=epoch + 1, history=history, finished=epoch + 1 >= s.epochs)
             _atomic_json(meta_path, meta)
     finally:
         bar.close()
     if meta["finished"]:
-        torch.save({k: v.detach().cpu() for k, v in net.state_dict().items()}, folder / "supernet.pt.tmp")
-        os.replace(folder / "supernet.pt.tmp", folder / "supernet.pt")
+        save_final(folder, net)
     return meta
 
