@@ -478,3 +478,20 @@ def test_a_killed_darts_search_resumes_and_records_each_epoch_once(tmp_path):
     study = asc.load_study(str(out / "study.db"))
     done = sorted(int(t.metrics["epoch"]) for t in study.trials if t.state == "complete")
     assert done == list(range(1, 13))
+
+
+def test_few_shot_parts_share_one_learning_rate_schedule(few_shot_run):
+    from archscout.supernet.train import cosine_lr
+
+    parent = json.loads((few_shot_run / "parent" / "supernet.json").read_text())
+    sub = json.loads((few_shot_run / "sub-1" / "supernet.json").read_text())
+    top = json.loads((few_shot_run / "supernet.json").read_text())
+    length = top["parent_epochs"] + top["sub_epochs"]
+    assert parent["schedule"] == {"offset": 0, "length": length}
+    assert sub["schedule"] == {"offset": top["parent_epochs"], "length": length}
+    # the sub-supernet's first step takes the rate where the parent's schedule stopped
+    per = 10
+    end_of_parent = cosine_lr(0.05, top["parent_epochs"] * per - 1, per, top["parent_epochs"], parent["schedule"])
+    start_of_sub = cosine_lr(0.05, 0, per, top["sub_epochs"], sub["schedule"])
+    assert 0 < start_of_sub < end_of_parent < 0.05
+    assert cosine_lr(0.05, 0, per, 3, None) == pytest.approx(0.05)

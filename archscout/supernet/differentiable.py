@@ -654,7 +654,7 @@ def run_search(*, net: Any, opt: Any, meta: dict[str, Any], folder: Path, splits
                progress: bool, latency_model: Any, storage: str | None, write_meta: Any) -> dict[str, Any]:
     """The epochs of a differentiable method (called by :func:`~archscout.supernet.train_supernet`)."""
     torch = _torch()
-    from .train import SupernetError, _progress, load_state
+    from .train import SupernetError, _progress, cosine_lr, load_state
 
     s = meta["settings"]
     method, seed, batch = s["method"], int(s["seed"]), int(s["batch_size"])
@@ -711,7 +711,7 @@ def run_search(*, net: Any, opt: Any, meta: dict[str, Any], folder: Path, splits
             t0, losses, arch_losses = time.time(), [], []
             for b, x, y, xa, ya in epoch_batches(h, seed, epoch, batch, augment_fn, device):
                 step = epoch * per_epoch + b
-                lr = 0.5 * s["lr"] * (1 + math.cos(math.pi * step / total_steps))
+                lr = cosine_lr(s["lr"], step, per_epoch, epochs, meta.get("schedule"))
                 for o in [opt] + ([twin_opt] if twin_opt is not None else []):
                     for group in o.param_groups:
                         group["lr"] = lr

@@ -15,7 +15,9 @@ The run is one folder: ``parent/`` (an ordinary supernet folder trained with the
 ``supernet.json`` (the settings, the split and its gradient-matching scores). The epochs are one budget:
 the parent trains ``epochs - n * sub_epochs`` of them and each of the ``n`` sub-supernets ``sub_epochs =
 floor((1 - parent_fraction) * epochs / n)``, so a few-shot run and a one-shot run of the same ``epochs``
-train the same number of epochs. Every part resumes after a kill.
+train the same number of epochs. As in GM-NAS, the parent and each sub-supernet follow one learning-rate
+schedule of ``parent + sub_epochs`` epochs: the parent trains its start, and each sub-supernet goes on from
+there with the parent's weights and optimizer state. Every part resumes after a kill.
 
 :class:`~archscout.supernet.SupernetEvaluator` scores an architecture with the sub-supernet whose region holds
 it; with a differentiable ``base`` each sub-supernet derives a cell and :func:`derive_few_shot` keeps the one
@@ -239,7 +241,8 @@ def train_few_shot(space: Any, data: Any, out: Any, *, settings: Any, train_subs
         return m
 
     _atomic_json(meta_path, {**meta, "epochs_done": 0, "finished": False, "history": []})
-    parent = run(folder / "parent", parent_epochs)
+    schedule = parent_epochs + sub_epochs  # one cosine schedule: the parent its start, each sub-supernet the rest
+    parent = run(folder / "parent", parent_epochs, _schedule={"offset": 0, "length": schedule})
     if parent is None or not parent.get("finished"):
         return _write(meta_path, meta, folder)
     if "split" not in meta:
@@ -262,7 +265,8 @@ def train_few_shot(space: Any, data: Any, out: Any, *, settings: Any, train_subs
         meta["regions"] = _regions(split, n_edges, n_ops)
         _write(meta_path, meta, folder)
     for i, region in enumerate(meta["regions"]):
-        m = run(folder / f"sub-{i}", sub_epochs, _region=region, init_from=folder / "parent")
+        m = run(folder / f"sub-{i}", sub_epochs, _region=region, init_from=folder / "parent",
+                _schedule={"offset": parent_epochs, "length": schedule})
         if m is None or not m.get("finished"):
             return _write(meta_path, meta, folder)
     return _write(meta_path, meta, folder)

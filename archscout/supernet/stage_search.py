@@ -152,7 +152,7 @@ def run_stage_search(*, net: Any, opt: Any, meta: dict[str, Any], folder: Path, 
     torch = require("torch", "nn")
     F = require("torch.nn.functional", "nn")
     from .evaluator import recalibrate_bn
-    from .train import SupernetError, _progress
+    from .train import SupernetError, _progress, cosine_lr
 
     s = meta["settings"]
     seed, batch, epochs = int(s["seed"]), int(s["batch_size"]), int(s["epochs"])
@@ -188,7 +188,7 @@ def run_stage_search(*, net: Any, opt: Any, meta: dict[str, Any], folder: Path, 
             for b, x, y, xa, ya in epoch_batches(h, seed, epoch, batch, augment_fn, device):
                 step = epoch * per_epoch + b
                 for group in opt.param_groups:
-                    group["lr"] = 0.5 * s["lr"] * (1 + math.cos(math.pi * step / total_steps))
+                    group["lr"] = cosine_lr(s["lr"], step, per_epoch, epochs, meta.get("schedule"))
                 if search_on:  # REINFORCE over two sampled sub-networks
                     picks = [policy.sample(rng) for _ in range(2)]
                     rs = []

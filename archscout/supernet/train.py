@@ -23,6 +23,7 @@ from ``(seed, epoch)`` alone, so a resumed run follows the trajectory of an unin
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -317,6 +318,14 @@ def ofa_phases(dims: tuple[str, ...], epochs: int) -> list[tuple[int, tuple[str,
 
 
 # --- training -------------------------------------------------------------------------------------------
+def cosine_lr(peak: float, step: int, per_epoch: int, epochs: int, schedule: Mapping[str, int] | None) -> float:
+    """The learning rate of ``step`` on a cosine schedule from ``peak`` to 0 over the run's ``epochs``, or with
+    ``schedule = {"offset": o, "length": L}`` over ``L`` epochs of which this run is the part from epoch ``o``
+    (few-shot: the parent trains the start of one schedule, each sub-supernet goes on from there)."""
+    off, length = (0, epochs) if schedule is None else (int(schedule["offset"]), int(schedule["length"]))
+    return 0.5 * peak * (1 + math.cos(math.pi * (off * per_epoch + step) / (length * per_epoch)))
+
+
 def _model_config(model: Any) -> Any:
     """A latency model's config for ``supernet.json`` (None without one)."""
     if model is None:
@@ -390,6 +399,7 @@ def train_supernet(
     few_shot: Mapping[str, Any] | None = None,
     init_from: str | os.PathLike | None = None,
     _region: list[list[int]] | None = None,
+    _schedule: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """Train the supernet of ``space`` on ``data`` into the folder ``out`` (resuming a run found there).
 
@@ -421,6 +431,8 @@ def train_supernet(
             ``proxylessnas`` search continues ("train once, search many"); few-shot sub-supernets start from
             their parent so.
         _region: used by ``few-shot`` for its sub-supernets: the op indices each edge may take.
+        _schedule: used by ``few-shot``: ``{"offset", "length"}`` of the shared learning-rate schedule (see
+            :func:`cosine_lr`); a run with an offset also continues ``init_from``'s optimizer state.
 
     Returns:
         The folder's ``supernet.json`` content.
@@ -497,6 +509,8 @@ def train_supernet(
         meta["latency_model"] = _model_config(latency_model)
     if _region is not None:
         meta["region"] = [[int(k) for k in ops] for ops in _region]
+    if _schedule is not None:
+        meta["schedule"] = {"offset": int(_schedule["offset"]), "length": int(_schedule["length"])}
     if init_from is not None:
         meta["init"] = os.path.abspath(os.fspath(init_from))
         other = read_meta(init_from)
@@ -506,7 +520,7 @@ def train_supernet(
                                 f"options ({other.get('supernet', {}).get('options')}); give a supernet of space "
                                 f"{sp.name!r} with options {meta['supernet']['options']}")
     folder.mkdir(parents=True, exist_ok=True)  # only once the settings, the data and the supernet are known good
-    keys = ("space", "supernet", "settings", "data", "search", "latency_model", "region", "init")
+    keys = ("space", "supernet", "settings", "data", "search", "latency_model", "region", "init", "schedule")
     meta_path, ckpt_path = folder / "supernet.json", folder / "checkpoint.pt"
     start, history = 0, []
     if meta_path.exists():
@@ -535,6 +549,12 @@ def train_supernet(
         load_weights_into(net, load_state(parent, "supernet state dict"), parent)
     net.to(device)
     opt = torch.optim.SGD(net.parameters(), lr=s.lr, momentum=0.9, nesterov=True, weight_decay=s.weight_decay)
+    if start == 0 and init_from is not None and _schedule is not None and _schedule["offset"] > 0:
+        parent_ckpt = Path(init_from) / "checkpoint.pt"  # the sub-supernet goes on with the parent's momentum
+        if parent_ckpt.exists():
+            state = load_state(parent_ckpt, "supernet checkpoint")
+            with contextlib.suppress(ValueError, KeyError, RuntimeError):
+                opt.load_state_dict(state["optimizer"])
     if start:
         try:
             opt.load_state_dict(ckpt["optimizer"])
@@ -597,7 +617,7 @@ def train_supernet(
                 x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
                 step = epoch * per_epoch + b
                 for group in opt.param_groups:
-                    group["lr"] = 0.5 * s.lr * (1 + math.cos(math.pi * step / total_steps))
+                    group["lr"] = cosine_lr(s.lr, step, per_epoch, s.epochs, meta.get("schedule"))
                 opt.zero_grad(set_to_none=True)
                 loss = stepper.step(x, y, rng)
                 if not math.isfinite(loss):
