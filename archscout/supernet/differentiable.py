@@ -503,7 +503,7 @@ class _Searcher:
 
 
 # --- the training loop --------------------------------------------------------------------------------------
-def _peak_rss_mb() -> float:
+def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
@@ -654,7 +654,7 @@ def run_search(*, net: Any, opt: Any, meta: dict[str, Any], folder: Path, splits
                progress: bool, latency_model: Any, storage: str | None, write_meta: Any) -> dict[str, Any]:
     """The epochs of a differentiable method (called by :func:`~archscout.supernet.train_supernet`)."""
     torch = _torch()
-    from .train import SupernetError, _progress, cosine_lr, load_state
+    from .train import SupernetError, cosine_lr, load_state, progress_bar
 
     s = meta["settings"]
     method, seed, batch = s["method"], int(s["seed"]), int(s["batch_size"])
@@ -700,7 +700,7 @@ def run_search(*, net: Any, opt: Any, meta: dict[str, Any], folder: Path, splits
     if meta.get("finished"):
         return meta
 
-    bar = _progress(total_steps, start * per_epoch, progress)
+    bar = progress_bar(total_steps, start * per_epoch, progress)
     net.train()
     if twin is not None:
         twin.train()
@@ -745,7 +745,7 @@ def run_search(*, net: Any, opt: Any, meta: dict[str, Any], folder: Path, splits
                 "t_start": t0, "t_end": t1, "derived": str(arch), "metrics": metrics,
                 "weights": [[round(float(v), 6) for v in row] for row in probs],
                 "edge_weights": None if ew is None else [round(float(v), 6) for v in ew.detach()],
-                "search": search_on, "peak_rss_mb": round(_peak_rss_mb(), 1),
+                "search": search_on, "peak_rss_mb": round(peak_rss_mb(), 1),
             })
             stopped = None
             if search.skip_limit is not None and search_on and skip_count(ops) >= search.skip_limit:

@@ -178,7 +178,7 @@ def train_few_shot(space: Any, data: Any, out: Any, *, settings: Any, train_subs
     """The few-shot method of :func:`~archscout.supernet.train_supernet` (same arguments)."""
     torch = require("torch", "nn")
     from .build import load_supernet
-    from .train import FORMAT, VERSION, SupernetError, _atomic_json, read_meta, train_supernet
+    from .train import FORMAT, VERSION, SupernetError, atomic_json, read_meta, train_supernet
 
     try:
         given: dict[str, Any] = {k: (tuple(v) if k == "edges" and v is not None else v)
@@ -240,7 +240,7 @@ def train_few_shot(space: Any, data: Any, out: Any, *, settings: Any, train_subs
             budget[0] -= m["epochs_done"] - done
         return m
 
-    _atomic_json(meta_path, {**meta, "epochs_done": 0, "finished": False, "history": []})
+    atomic_json(meta_path, {**meta, "epochs_done": 0, "finished": False, "history": []})
     schedule = parent_epochs + sub_epochs  # one cosine schedule: the parent its start, each sub-supernet the rest
     parent = run(folder / "parent", parent_epochs, _schedule={"offset": 0, "length": schedule})
     if parent is None or not parent.get("finished"):
@@ -274,7 +274,7 @@ def train_few_shot(space: Any, data: Any, out: Any, *, settings: Any, train_subs
 
 def _write(meta_path: Path, meta: dict[str, Any], folder: Path) -> dict[str, Any]:
     """Refresh the few-shot folder's ``supernet.json`` from its parts (epochs done, history, finished)."""
-    from .train import _atomic_json, read_meta
+    from .train import atomic_json, read_meta
 
     history: list[dict[str, Any]] = []
     done = 0
@@ -292,7 +292,7 @@ def _write(meta_path: Path, meta: dict[str, Any], folder: Path) -> dict[str, Any
     copied: dict[str, Any] = {k: first[k] for k in ("supernet", "data", "data_sizes", "data_name", "augment")
                               if k in first}
     out: dict[str, Any] = {**meta, **copied, "epochs_done": done, "history": history, "finished": finished}
-    _atomic_json(meta_path, out)
+    atomic_json(meta_path, out)
     return out
 
 

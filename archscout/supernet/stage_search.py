@@ -27,9 +27,9 @@ import numpy as np
 
 from ..errors import require
 from .differentiable import (
-    _peak_rss_mb,
     epoch_batches,
     open_study,
+    peak_rss_mb,
     save_checkpoint,
     save_final,
     split_halves,
@@ -45,17 +45,16 @@ class StagePolicy:
 
     def __init__(self, net: Any) -> None:
         torch = require("torch", "nn")
-        st = net._stages
+        c = net.choices()
         self.net = net
-        self.kernels = list(st.layer["kernel"].options)
-        self.expands = list(st.layer["expand"].options)
-        self.depths = list(st.depth.options)
-        self.wms = None if net._wm is None else list(net._wm.options)
+        self.n_stages = int(c["stages"])
+        self.kernels, self.expands, self.depths = c["kernel"], c["expand"], c["depth"]
+        self.wms = c["width_mult"]
         self.labels: list[str] = []
         self.options: list[list[Any]] = []
         if self.wms is not None and len(self.wms) > 1:
             self._add("width_mult", self.wms)
-        for i in range(st.n):
+        for i in range(self.n_stages):
             self._add(f"stage {i + 1} depth", self.depths)
             for j in range(max(self.depths)):
                 self._add(f"stage {i + 1} layer {j + 1} kernel", self.kernels)
@@ -87,11 +86,11 @@ class StagePolicy:
         pick = {label: self.options[n][k] for n, (label, k) in enumerate(zip(self.labels, idx))}
         wm = pick.get("width_mult", None if self.wms is None else self.wms[0])
         stages = []
-        for i in range(self.net._stages.n):
+        for i in range(self.n_stages):
             d = pick[f"stage {i + 1} depth"]
             stages.append([(pick[f"stage {i + 1} layer {j + 1} kernel"], pick[f"stage {i + 1} layer {j + 1} expand"])
                            for j in range(d)])
-        return self.net._make(wm, stages)
+        return self.net.make_arch(wm, stages)
 
     def state_dict(self) -> dict[str, Any]:
         return {"logits": [v.detach().clone() for v in self.logits]}
@@ -152,7 +151,7 @@ def run_stage_search(*, net: Any, opt: Any, meta: dict[str, Any], folder: Path, 
     torch = require("torch", "nn")
     F = require("torch.nn.functional", "nn")
     from .evaluator import recalibrate_bn
-    from .train import SupernetError, _progress, cosine_lr
+    from .train import SupernetError, cosine_lr, progress_bar
 
     s = meta["settings"]
     seed, batch, epochs = int(s["seed"]), int(s["batch_size"]), int(s["epochs"])
@@ -178,7 +177,7 @@ def run_stage_search(*, net: Any, opt: Any, meta: dict[str, Any], folder: Path, 
     sync_study(study, history)
     if meta.get("finished"):
         return meta
-    bar = _progress(total_steps, start * per_epoch, progress)
+    bar = progress_bar(total_steps, start * per_epoch, progress)
     net.train()
     try:
         for epoch in range(start, stop):
@@ -238,7 +237,7 @@ def run_stage_search(*, net: Any, opt: Any, meta: dict[str, Any], folder: Path, 
                             "arch_loss": -float(np.mean(rewards)) if rewards else None, "time_s": round(t1 - t0, 2),
                             "t_start": t0, "t_end": t1, "derived": str(arch), "metrics": metrics,
                             "weights": [[round(float(v), 6) for v in p] for p in probs], "edge_weights": None,
-                            "search": search_on, "peak_rss_mb": round(_peak_rss_mb(), 1)})
+                            "search": search_on, "peak_rss_mb": round(peak_rss_mb(), 1)})
             save_checkpoint(folder, net, opt, epoch + 1, arch=policy.state_dict(),
                             arch_optimizer=arch_opt.state_dict(), baseline=baseline)
             meta.update(epochs_done=epoch + 1, history=history, finished=epoch + 1 >= epochs, derived=str(arch))

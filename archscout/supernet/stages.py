@@ -520,6 +520,19 @@ class StageSupernet(Supernet):
         }
         return tuple(d for d in ELASTIC_DIMS if sizes[d] > 1)
 
+    def choices(self) -> dict[str, Any]:
+        """The options of each decision: ``stages`` (their number), ``depth``, ``kernel``, ``expand`` and
+        ``width_mult`` (None when the space has no width multiplier)."""
+        st = self._stages
+        return {"stages": st.n, "depth": list(st.depth.options), "kernel": list(st.layer["kernel"].options),
+                "expand": list(st.layer["expand"].options),
+                "width_mult": None if self._wm is None else list(self._wm.options)}
+
+    def make_arch(self, wm: Any, stages: list[list[tuple[Any, Any]]]) -> Architecture:
+        """The architecture of width multiplier ``wm`` (ignored without one) and per stage ``(kernel, expand)``
+        layers."""
+        return self._make(wm, stages)
+
     def _make(self, wm: Any, stages: list[list[tuple[Any, Any]]]) -> Architecture:
         """An architecture from a width multiplier and per stage ``(kernel, expand)`` layers."""
         rows = []

@@ -164,7 +164,7 @@ def resolve_accelerator(accelerator: str) -> str:
 
 
 # --- the folder -------------------------------------------------------------------------------------------
-def _atomic_json(path: Path, obj: Any) -> None:
+def atomic_json(path: Path, obj: Any) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(obj, indent=1), encoding="utf-8")
     os.replace(tmp, path)
@@ -370,7 +370,7 @@ def _data_spec(data: Any) -> str:
                       f"eval and search), got {type(data).__name__}")
 
 
-def _progress(total: int, initial: int, enabled: bool) -> Any:
+def progress_bar(total: int, initial: int, enabled: bool) -> Any:
     tqdm = require("tqdm", "nn").tqdm
     return tqdm(total=total, initial=initial, unit="step", file=sys.stderr, disable=not enabled,
                 bar_format="{desc} {percentage:3.0f}%|{bar:20}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}]",
@@ -562,7 +562,7 @@ def train_supernet(
             raise SupernetError(f"{os.fspath(ckpt_path)!r}: optimizer state does not fit ({str(e)[:100]}); delete "
                                 "it or use another --out folder") from None
     meta.update(epochs_done=start, history=history, finished=start >= s.epochs or "stopped_early" in meta)
-    _atomic_json(meta_path, meta)
+    atomic_json(meta_path, meta)
     if search_settings is not None:
         from .differentiable import run_search
         from .stage_search import run_stage_search
@@ -576,7 +576,7 @@ def train_supernet(
         return runner(net=net, opt=opt, meta=meta, folder=folder, splits=splits, search=search_settings,
                           device=device, start=start, ckpt=ckpt if start else None, augment_fn=augment_fn, stop=stop,
                           progress=progress, latency_model=latency_model, storage=storage,
-                          write_meta=lambda m: _atomic_json(meta_path, m))
+                          write_meta=lambda m: atomic_json(meta_path, m))
     if start >= s.epochs:
         if not (folder / "supernet.pt").exists():
             torch.save(net.state_dict(), folder / "supernet.pt")
@@ -593,7 +593,7 @@ def train_supernet(
         from ..data.augment import random_crop_flip
         augment_fn = random_crop_flip
     stop = s.epochs if stop_after_epoch is None else min(s.epochs, check_int("stop_after_epoch", stop_after_epoch, 1))
-    bar = _progress(total_steps, start * per_epoch, progress)
+    bar = progress_bar(total_steps, start * per_epoch, progress)
     net.train()
     try:
         for epoch in range(start, stop):
@@ -633,7 +633,7 @@ def train_supernet(
                             **({"elastic": list(elastic)} if elastic is not None else {})})
             save_checkpoint(folder, net, opt, epoch + 1)
             meta.update(epochs_done=epoch + 1, history=history, finished=epoch + 1 >= s.epochs)
-            _atomic_json(meta_path, meta)
+            atomic_json(meta_path, meta)
     finally:
         bar.close()
     if meta["finished"]:
