@@ -174,13 +174,15 @@ def _plot(rows: list[dict], cells: dict[str, tuple[float, float]], column: str, 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ax.scatter(lat, acc, s=3, c="#c8ccd2", label="every NB201 cell")
     ax.step(fx, fy, where="post", c="#444", lw=1, label="true front")
+    colours: dict[str, str] = {}
     for r in rows:
         if r["method"] != "proxylessnas":
             continue
         t = r.get("target_ms")
         label = "no latency term" if t is None else f"target {t:g} ms"
+        colour = colours.setdefault(label, f"C{len(colours)}")
         ax.scatter([cells[r["arch"]][1]], [cells[r["arch"]][0]], s=40, marker="o" if t is None else "^",
-                   label=label, zorder=3)
+                   label=label, zorder=3, c=colour, edgecolors="k", linewidths=0.4)
         if t is not None:
             ax.axvline(t, ls="--", lw=0.7, c="#999")
     handles, labels = ax.get_legend_handles_labels()
