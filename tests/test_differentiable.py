@@ -263,6 +263,13 @@ def test_channel_shuffle_interleaves_the_groups():
 
 
 # --- few-shot ---------------------------------------------------------------------------------------------
+def test_gm_nas_protocol_trains_every_path_for_the_epochs(tmp_path):
+    meta = _train(tmp_path / "gm", "few-shot", epochs=3, few_shot={"sub_epochs": 2, "gm_batches": 1})
+    assert (meta["parent_epochs"], meta["sub_epochs"], meta["epochs_done"]) == (1, 2, 5)
+    with pytest.raises(ConfigError, match="sub_epochs"):
+        _train(tmp_path / "bad", "few-shot", epochs=3, few_shot={"sub_epochs": 3})
+
+
 def test_few_shot_budget_and_partition_helpers():
     assert plan(10, 2, 0.5) == (6, 2) and plan(30, 5, 0.5) == (15, 3)
     with pytest.raises(ConfigError, match="at least"):

@@ -60,12 +60,13 @@ def cmd_train(ns: argparse.Namespace) -> int:
         latency_model = TableLatency(table=ns.cost_table, column=ns.cost_column, space=ns.space,
                                      arch_column=ns.cost_arch_column)
     few_shot = {"base": ns.base_method, "split_by": ns.split_by, "split_edges": ns.split_edges,
-                "edges": ns.split_edge, "parent_fraction": ns.parent_fraction, "gm_batches": ns.gm_batches}
+                "edges": ns.split_edge, "parent_fraction": ns.parent_fraction, "gm_batches": ns.gm_batches,
+                "sub_epochs": ns.sub_epochs}
     few_shot = {k: v for k, v in few_shot.items() if v is not None}
     if few_shot and ns.method != "few-shot":
         from ..errors import ConfigError
-        raise ConfigError(f"--base-method, --split-by, --split-edges, --split-edge, --parent-fraction and "
-                          f"--gm-batches configure --method few-shot, not {ns.method or 'the default method'}")
+        raise ConfigError(f"--base-method, --split-by, --split-edges, --split-edge, --parent-fraction, --sub-epochs "
+                          f"and --gm-batches configure --method few-shot, not {ns.method or 'the default method'}")
     meta = train_supernet(ns.space, ns.data, ns.out, method=ns.method, epochs=ns.epochs, seed=ns.seed,
                           train_subset="default" if ns.train_subset is None else (ns.train_subset or None),
                           val_size=ns.val_size, options=options, settings=settings, accelerator=ns.accelerator,
@@ -273,6 +274,9 @@ def add_supernet_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="exhaustive: an edge index to split (repeatable; default 0)")
     f.add_argument("--parent-fraction", dest="parent_fraction", type=positive_float,
                    help="share of the epochs that trains the parent (default 0.5)")
+    f.add_argument("--sub-epochs", dest="sub_epochs", type=positive_int,
+                   help="each sub-supernet trains this many epochs after a parent of EPOCHS - K (GM-NAS' protocol; "
+                        "default: the epochs are one budget shared by the parent and the sub-supernets)")
     f.add_argument("--gm-batches", dest="gm_batches", type=positive_int,
                    help="batches per gradient in gradient matching (default 4)")
     common(t)

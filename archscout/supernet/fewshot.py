@@ -15,7 +15,9 @@ The run is one folder: ``parent/`` (an ordinary supernet folder trained with the
 ``supernet.json`` (the settings, the split and its gradient-matching scores). The epochs are one budget:
 the parent trains ``epochs - n * sub_epochs`` of them and each of the ``n`` sub-supernets ``sub_epochs =
 floor((1 - parent_fraction) * epochs / n)``, so a few-shot run and a one-shot run of the same ``epochs``
-train the same number of epochs. As in GM-NAS, the parent and each sub-supernet follow one learning-rate
+train the same number of epochs (``sub_epochs=k`` gives GM-NAS' protocol instead: each sub-supernet trains ``k``
+epochs after a parent of ``epochs - k``, so that every path through the split trains ``epochs``). As in GM-NAS,
+the parent and each sub-supernet follow one learning-rate
 schedule of ``parent + sub_epochs`` epochs: the parent trains its start, and each sub-supernet goes on from
 there with the parent's weights and optimizer state. Every part resumes after a kill.
 
@@ -56,6 +58,9 @@ class FewShotSettings:
         split_edges: edges split by gradient matching (``2 ** split_edges`` sub-supernets).
         edges: the edges split exhaustively (indices into the cell's edges; default ``[0]``).
         parent_fraction: the share of the epochs the parent trains (the rest is shared by the sub-supernets).
+        sub_epochs: GM-NAS' protocol instead: each sub-supernet trains this many epochs and the parent
+            ``epochs - sub_epochs``, so every path through the split trains ``epochs`` epochs and the whole run
+            ``epochs + (n - 1) * sub_epochs`` (None: the equal-total split above).
         gm_batches: batches averaged per gradient in gradient matching.
     """
 
@@ -65,6 +70,7 @@ class FewShotSettings:
     edges: tuple[int, ...] | None = None
     parent_fraction: float = 0.5
     gm_batches: int = 4
+    sub_epochs: int | None = None
 
     def __post_init__(self) -> None:
         check_choice("base", self.base, BASES)
@@ -72,6 +78,8 @@ class FewShotSettings:
         check_int("split_edges", self.split_edges, 1)
         check_number("parent_fraction", self.parent_fraction, 0.0, 1.0, low_open=True, high_open=True)
         check_int("gm_batches", self.gm_batches, 1)
+        if self.sub_epochs is not None:
+            check_int("sub_epochs", self.sub_epochs, 1)
         if self.edges is not None:
             if not self.edges or any(isinstance(e, bool) or not isinstance(e, int) or e < 0 for e in self.edges):
                 raise ConfigError(f"few-shot edges must be edge indices (0, 1, ...), got {self.edges!r}")
@@ -201,7 +209,13 @@ def train_few_shot(space: Any, data: Any, out: Any, *, settings: Any, train_subs
         if fs.split_edges > n_edges:
             raise ConfigError(f"split_edges={fs.split_edges} exceeds the cell's {n_edges} edges")
         n_subs = 2 ** fs.split_edges
-    parent_epochs, sub_epochs = plan(s.epochs, n_subs, fs.parent_fraction)
+    if fs.sub_epochs is None:
+        parent_epochs, sub_epochs = plan(s.epochs, n_subs, fs.parent_fraction)
+    elif fs.sub_epochs >= s.epochs:
+        raise ConfigError(f"sub_epochs ({fs.sub_epochs}) must be fewer than epochs ({s.epochs}): the parent trains "
+                          "the difference")
+    else:
+        parent_epochs, sub_epochs = s.epochs - fs.sub_epochs, fs.sub_epochs
     if fs.base != "spos":  # the parent's and the sub-supernets' settings are checked before anything trains
         from .differentiable import make_search_settings
         for n in (parent_epochs, sub_epochs):
