@@ -189,6 +189,10 @@ class CellSupernet(Supernet):
         arch = self.space.validate(arch)
         return tuple(self._op_index[o] for o in arch[self.cell_name])
 
+    def arch_of(self, path: Sequence[int]) -> Architecture:
+        """The architecture whose cell has the op indices ``path`` (one per edge); the inverse of :meth:`path_of`."""
+        return self.space.make({self.cell_name: tuple(self.op_names[int(k)] for k in path)})
+
     def set_path(self, path: Sequence[int]) -> None:
         """Activate the op indices ``path`` (one per edge) in every cell; used by fair sampling."""
         p = tuple(int(i) for i in path)

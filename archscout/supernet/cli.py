@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import os
 from pathlib import Path
 from typing import Any
 
 from .._argtypes import int_at_least, non_negative_float, non_negative_int, positive_float, positive_int
+from .fewshot import BASES
+from .train import DIFF_METHODS, METHODS
 
 __all__ = ["add_supernet_parser"]
 
@@ -80,7 +83,7 @@ def cmd_train(ns: argparse.Namespace) -> int:
     if meta.get("stopped_early"):
         st = meta["stopped_early"]
         print(f"stopped early after epoch {st['epoch']}: {st['reason']}; kept {st['kept']}")
-    if meta["settings"]["method"] in ("darts", "pc-darts", "proxylessnas", "rarts") and meta.get("derived"):
+    if meta["settings"]["method"] in DIFF_METHODS and meta.get("derived"):
         print(f"derived: {meta['derived']} (see 'archscout supernet derive {ns.out} --json OUT')")
     return 0
 
@@ -122,7 +125,7 @@ def _derive_report(folder: str, result: dict[str, Any], out: Path) -> str:
     if study is None:
         path = out / "report.html"
         path.write_text("<!doctype html><meta charset='utf-8'><h1>derived cell</h1><p>"
-                        + html_escape(notes[0]) + "</p><img src='weights.png'>", encoding="utf-8")
+                        + html.escape(notes[0]) + "</p><img src='weights.png'>", encoding="utf-8")
         return str(path)
     write_trials_csv(study, str(out / "trials.csv"))
     _plot_curve(result, out / "curve.png")
@@ -134,11 +137,6 @@ def _derive_report(folder: str, result: dict[str, Any], out: Path) -> str:
                              notes=notes, image="curve.png",
                              figures=[("Architecture weights per edge over the epochs", "weights.png")],
                              front_title="Derived cell per epoch")
-
-
-def html_escape(text: str) -> str:
-    import html
-    return html.escape(text)
 
 
 def _plot_curve(result: dict[str, Any], path: Path) -> None:
@@ -214,8 +212,7 @@ def add_supernet_parser(subparsers: Any) -> argparse.ArgumentParser:
     t.add_argument("--data", required=True,
                    help="dataset name (fashion-mnist, cifar10, digits, mnist5k) or path (.npz, IDX or CIFAR folder)")
     t.add_argument("--out", required=True, help="the supernet folder")
-    t.add_argument("--method", choices=["spos", "sandwich", "ofa", "darts", "pc-darts", "proxylessnas", "rarts",
-                                        "few-shot"],
+    t.add_argument("--method", choices=list(METHODS),
                    help="training method (default spos); darts, pc-darts, proxylessnas and rarts search the cell by "
                         "gradient (see 'supernet derive'); few-shot splits the supernet")
     t.add_argument("--epochs", type=positive_int, help="epochs (default per space)")
@@ -240,7 +237,7 @@ def add_supernet_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="share of the training images that trains the architecture weights (default 0.5)")
     d.add_argument("--order", type=int, choices=[1, 2], help="darts / pc-darts: 2 = the unrolled gradient")
     d.add_argument("--partial-k", dest="partial_k", type=positive_int,
-                   help="PC-DARTS channel fraction 1/K (default 4 for pc-darts)")
+                   help="PC-DARTS channel fraction 1/K (default 2 for pc-darts)")
     d.add_argument("--edge-norm", dest="edge_norm", choices=["on", "off"],
                    help="edge normalisation (default on for pc-darts, off otherwise; a remedy for darts)")
     d.add_argument("--warmup-epochs", dest="warmup_epochs", type=non_negative_int,
@@ -263,7 +260,7 @@ def add_supernet_parser(subparsers: Any) -> argparse.ArgumentParser:
     d.add_argument("--storage", help="study storage recording each epoch's derived cell (default DIR/study.db)")
     f = t.add_argument_group("few-shot")
     f.add_argument("--base-method", dest="base_method",
-                   choices=["spos", "darts", "pc-darts", "proxylessnas", "rarts"],
+                   choices=list(BASES),
                    help="how the parent and the sub-supernets train (default spos)")
     f.add_argument("--split-by", dest="split_by", choices=["gm", "exhaustive"],
                    help="gm: gradient matching chooses edges and groups (default); exhaustive: one sub-supernet per "

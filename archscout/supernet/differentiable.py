@@ -58,7 +58,6 @@ from ..errors import ConfigError, require
 __all__ = ["DIFF_METHODS", "ArchParameters", "LatencyTerm", "SearchSettings", "derive", "search_defaults"]
 
 DIFF_METHODS = ("darts", "pc-darts", "proxylessnas", "rarts")
-SKIP_OPS = ("skip_connect", "skip", "identity")
 ENUMERATE_LIMIT = 1 << 17
 """Spaces of at most this many cells get the exact expected latency (a table of every cell's latency)."""
 
@@ -244,26 +243,32 @@ class LatencyTerm:
                               "measures: fit a lut-latency or learned-latency model to it first")
         self.model, self.space, self.cell_name = model, space, cell_name
         self.op_names, self.n_edges = tuple(op_names), int(n_edges)
-        self._memo: dict[tuple[int, ...], float] = {}
+        self._memo: dict[tuple[int, ...], float] = {}  # spaces too large for the table
         self.table: Any = None
         if len(self.op_names) ** self.n_edges <= ENUMERATE_LIMIT:
             torch = _torch()
             import itertools
 
-            vals = [self.of_path(p) for p in itertools.product(range(len(self.op_names)), repeat=self.n_edges)]
+            vals = [self._predict(p) for p in itertools.product(range(len(self.op_names)), repeat=self.n_edges)]
             self.table = torch.tensor(vals, dtype=torch.float64).reshape((len(self.op_names),) * self.n_edges)
 
     def arch(self, path: Sequence[int]) -> Any:
         return self.space.make({self.cell_name: tuple(self.op_names[int(k)] for k in path)})
 
+    def _predict(self, path: Sequence[int]) -> float:
+        v = float(self.model.predict(self.arch(path)))
+        if not math.isfinite(v):
+            raise ConfigError(f"the latency model gives {v} for {str(self.arch(path))!r}; it needs finite "
+                              "latencies for every cell of the space")
+        return v
+
     def of_path(self, path: Sequence[int]) -> float:
+        """The latency (ms) of the cell of op indices ``path``."""
         key = tuple(int(k) for k in path)
+        if self.table is not None:
+            return float(self.table[key])
         if key not in self._memo:
-            v = float(self.model.predict(self.arch(key)))
-            if not math.isfinite(v):
-                raise ConfigError(f"the latency model gives {v} for {str(self.arch(key))!r}; it needs finite "
-                                  "latencies for every cell of the space")
-            self._memo[key] = v
+            self._memo[key] = self._predict(key)
         return self._memo[key]
 
     def expected(self, p: Any) -> Any:
@@ -301,22 +306,43 @@ class LatencyTerm:
             if not math.isfinite(float(score.flatten()[best])):
                 return None
             return tuple(int(i) for i in np.unravel_index(best, self.table.shape))
-        path = [int(k) for k in logp.argmax(dim=1)]  # greedy: cheapest loss of log p per ms saved
-        while self.of_path(path) > target:
-            base, best_move, best_rate = self.of_path(path), None, -math.inf
-            for e in range(self.n_edges):
-                for k in range(len(self.op_names)):
-                    alt = list(path)
-                    alt[e] = k
-                    saved = base - self.of_path(alt)
-                    if saved > 0:
-                        rate = saved / (float(logp[e, path[e]] - logp[e, k]) + 1e-9)
-                        if rate > best_rate:
-                            best_move, best_rate = (e, k), rate
-            if best_move is None:
-                return None
-            path[best_move[0]] = best_move[1]
-        return tuple(path)
+        rows = [row.numpy() for row in logp]
+        best_path = greedy_under(rows, [int(np.argmax(r)) for r in rows], self.of_path, target)
+        return None if best_path is None else tuple(best_path)
+
+
+def greedy_under(logp: Sequence[Any], start: Sequence[int], latency: Any, target: float) -> list[int] | None:
+    """From ``start`` (one option index per decision), change one decision at a time, each time the change that
+    loses least log-probability (``logp[decision][option]``) per ms saved, until ``latency(choice) <= target``;
+    None when no change saves any more time."""
+    choice = [int(k) for k in start]
+    while latency(choice) > target:
+        base, best, best_rate = latency(choice), None, -math.inf
+        for n, row in enumerate(logp):
+            for k in range(len(row)):
+                if k == choice[n]:
+                    continue
+                alt = list(choice)
+                alt[n] = k
+                saved = base - latency(alt)
+                if saved > 0:
+                    rate = saved / (float(row[choice[n]] - row[k]) + 1e-9)
+                    if rate > best_rate:
+                        best, best_rate = (n, k), rate
+        if best is None:
+            return None
+        choice[best[0]] = best[1]
+    return choice
+
+
+def latency_penalty(latency: Any, s: SearchSettings) -> Any:
+    """ProxylessNAS' latency term for a latency in ms (a float or a tensor): ``latency_weight * latency``, or with a
+    target the hinge ``w * max(0, latency / target - 1)`` (``w``: ``latency_weight``, default 1)."""
+    if s.latency_target_ms is None:
+        return float(s.latency_weight or 0.0) * latency
+    w = 1.0 if s.latency_weight is None else s.latency_weight
+    over = latency / s.latency_target_ms - 1.0
+    return w * (over.clamp(min=0.0) if hasattr(over, "clamp") else max(0.0, over))
 
 
 # --- one step of each method -----------------------------------------------------------------------------
@@ -334,11 +360,7 @@ class _Searcher:
 
     def latency_loss(self, p: Any) -> Any:
         assert self.latency is not None
-        lat = self.latency.expected(p).to(p.dtype)
-        if self.s.latency_target_ms is not None:
-            w = 1.0 if self.s.latency_weight is None else self.s.latency_weight
-            return w * _torch().relu(lat / self.s.latency_target_ms - 1.0)
-        return self.s.latency_weight * lat
+        return latency_penalty(self.latency.expected(p).to(p.dtype), self.s)
 
     def _set_grads(self, params: Sequence[Any], grads: Sequence[Any]) -> None:
         for p, g in zip(params, grads):
@@ -440,6 +462,12 @@ class _Searcher:
             net.set_mixture(ap.probs().detach(), None, None if ew is None else ew.detach())
         g = torch.autograd.grad(F.cross_entropy(net(x), y), weights, allow_unused=True)
         backup = [p.detach().clone() for p in weights]
+
+        def restore() -> None:
+            with torch.no_grad():
+                for p, b in zip(weights, backup):
+                    p.copy_(b)
+
         with torch.no_grad():
             for p, gi in zip(weights, g):
                 if gi is not None:
@@ -448,9 +476,7 @@ class _Searcher:
         loss = F.cross_entropy(net(xa), ya)
         grads = torch.autograd.grad(loss, ap.parameters() + weights, allow_unused=True)
         d_arch, d_w = grads[:len(ap.parameters())], grads[len(ap.parameters()):]
-        with torch.no_grad():
-            for p, b in zip(weights, backup):
-                p.copy_(b)
+        restore()
         norm = torch.sqrt(sum((d * d).sum() for d in d_w if d is not None))
         eps = 0.01 / float(norm.clamp_min(1e-12))
 
@@ -461,9 +487,7 @@ class _Searcher:
                         p.add_(sign * eps * d)
             net.set_mixture(ap.probs(), None, ap.edge_weights())
             out = torch.autograd.grad(F.cross_entropy(net(x), y), ap.parameters(), allow_unused=True)
-            with torch.no_grad():
-                for p, b in zip(weights, backup):
-                    p.copy_(b)
+            restore()
             return out
 
         plus, minus = arch_grad(1.0), arch_grad(-1.0)
@@ -592,29 +616,47 @@ def derived_path(ap: ArchParameters, s: SearchSettings, latency: LatencyTerm | N
     return tuple(int(k) for k in p.argmax(dim=1))
 
 
-def _arch_of(net: Any, path: Sequence[int]) -> Any:
-    return net.space.make({net.cell_name: tuple(net.op_names[int(k)] for k in path)})
+def skip_count(arch_ops: Sequence[str], identity: str | None) -> int:
+    """Skip connections in a cell: edges holding the cell's identity op."""
+    return sum(o == identity for o in arch_ops)
 
 
-def skip_count(arch_ops: Sequence[str]) -> int:
-    return sum(o in SKIP_OPS for o in arch_ops)
-
-
-def _val_accuracy(net: Any, path: Sequence[int], recal: list[Any], Xv: Any, Yv: Any, device: str) -> float:
-    """Validation accuracy of the derived cell with the supernet's weights (batch norm recalibrated)."""
+def active_accuracy(net: Any, h: Halves, device: str) -> float:
+    """Validation accuracy of the supernet's active sub-network with its weights, batch norm recalibrated on the
+    fixed batches; the supernet is left in training mode."""
     torch = _torch()
     from .evaluator import recalibrate_bn
 
-    net.set_mixture(None)
-    net.set_path(path)
-    recalibrate_bn(net, recal)
+    recalibrate_bn(net, h.recal)
     correct = 0
     with torch.no_grad():
-        for i in range(0, len(Yv), 1000):
-            out = net(Xv[i:i + 1000].to(device))
-            correct += int((out.argmax(1) == Yv[i:i + 1000].to(device)).sum())
+        for i in range(0, len(h.Yv), 1000):
+            out = net(h.Xv[i:i + 1000].to(device))
+            correct += int((out.argmax(1) == h.Yv[i:i + 1000].to(device)).sum())
     net.train()
-    return correct / max(1, len(Yv))
+    return correct / max(1, len(h.Yv))
+
+
+@dataclass
+class RunStart:
+    """What every epoch loop of a search needs: the data halves, steps per epoch, the history so far and the
+    study recording it."""
+
+    h: Halves
+    per_epoch: int
+    history: list[dict[str, Any]]
+    study: Any
+
+
+def start_run(meta: Mapping[str, Any], folder: Path, splits: Any, search: SearchSettings, device: str,
+              storage: str | None, latency: bool) -> RunStart:
+    """Split the data, open the study and record in it every epoch of the history it lacks (a resumed run)."""
+    batch = int(meta["settings"]["batch_size"])
+    h = split_halves(splits, meta, search.arch_fraction, batch, device)
+    history = list(meta["history"])
+    study = open_study(folder, meta, storage, latency)
+    sync_study(study, history)
+    return RunStart(h, max(1, len(h.Yw) // batch), history, study)
 
 
 def open_study(folder: Path, meta: Mapping[str, Any], storage: str | None, latency: bool) -> Any:
@@ -660,6 +702,7 @@ def run_search(*, net: Any, opt: Any, meta: dict[str, Any], folder: Path, splits
     method, seed, batch = s["method"], int(s["seed"]), int(s["batch_size"])
     epochs = int(s["epochs"])
     n_edges, n_ops = len(net.mixed_cells()[0].edges), len(net.op_names)
+    identity = net.space.params[net.cell_name].identity
     mask = None
     if meta.get("region") is not None:  # a few-shot sub-supernet: only its region's ops
         mask = np.zeros((n_edges, n_ops), dtype=bool)
@@ -691,16 +734,12 @@ def run_search(*, net: Any, opt: Any, meta: dict[str, Any], folder: Path, splits
                                 f"({str(e)[:80]}); delete it or use another --out folder") from None
     searcher = _Searcher(net, ap, arch_opt, method, search, latency, twin, twin_opt)
 
-    h = split_halves(splits, meta, search.arch_fraction, batch, device)
-    per_epoch = max(1, len(h.Yw) // batch)
-    total_steps = per_epoch * epochs
-    history = list(meta["history"])
-    study = open_study(folder, meta, storage, latency is not None)
-    sync_study(study, history)
+    run = start_run(meta, folder, splits, search, device, storage, latency is not None)
+    h, per_epoch, history, study = run.h, run.per_epoch, run.history, run.study
     if meta.get("finished"):
         return meta
 
-    bar = progress_bar(total_steps, start * per_epoch, progress)
+    bar = progress_bar(per_epoch * epochs, start * per_epoch, progress)
     net.train()
     if twin is not None:
         twin.train()
@@ -727,13 +766,14 @@ def run_search(*, net: Any, opt: Any, meta: dict[str, Any], folder: Path, splits
                 bar.set_description_str(f"epoch {epoch + 1}/{epochs} loss {np.mean(losses[-50:]):.3f}", refresh=False)
                 bar.update(1)
             path = derived_path(ap, search, latency)
-            arch = _arch_of(net, path)
-            ops = arch[net.cell_name]
+            arch = net.arch_of(path)
+            skips = skip_count(arch[net.cell_name], identity)
             probs = ap.probs().detach()
             ent = float(-(probs.clamp_min(1e-30).log() * probs).sum(dim=1).mean())
-            acc = _val_accuracy(net, path, h.recal, h.Xv, h.Yv, device)
-            metrics = {"accuracy": acc, "epoch": float(epoch + 1), "skip_count": float(skip_count(ops)),
-                       "entropy": ent}
+            net.set_mixture(None)
+            net.set_path(path)
+            metrics = {"accuracy": active_accuracy(net, h, device), "epoch": float(epoch + 1),
+                       "skip_count": float(skips), "entropy": ent}
             if latency is not None:
                 metrics["latency_ms"] = latency.of_path(path)
                 metrics["expected_latency_ms"] = float(latency.expected(probs))
@@ -748,9 +788,9 @@ def run_search(*, net: Any, opt: Any, meta: dict[str, Any], folder: Path, splits
                 "search": search_on, "peak_rss_mb": round(peak_rss_mb(), 1),
             })
             stopped = None
-            if search.skip_limit is not None and search_on and skip_count(ops) >= search.skip_limit:
-                before = [h for h in history[:-1] if h.get("search")]
-                stopped = {"epoch": epoch + 1, "reason": f"the derived cell holds {skip_count(ops)} skip connections "
+            if search.skip_limit is not None and search_on and skips >= search.skip_limit:
+                before = [r for r in history[:-1] if r.get("search")]
+                stopped = {"epoch": epoch + 1, "reason": f"the derived cell holds {skips} skip connections "
                            f"(skip_limit {search.skip_limit})",
                            "kept": before[-1]["derived"] if before else str(arch)}
             extra: dict[str, Any] = {"arch": ap.state_dict(), "arch_optimizer": arch_opt.state_dict()}

@@ -27,12 +27,14 @@ import numpy as np
 
 from ..errors import require
 from .differentiable import (
+    active_accuracy,
     epoch_batches,
-    open_study,
+    greedy_under,
+    latency_penalty,
     peak_rss_mb,
     save_checkpoint,
     save_final,
-    split_halves,
+    start_run,
     sync_study,
 )
 
@@ -102,20 +104,12 @@ class StagePolicy:
                 v.copy_(s)
 
 
-def _penalty(lat: float, search: Any) -> float:
-    if search.latency_target_ms is not None:
-        w = 1.0 if search.latency_weight is None else search.latency_weight
-        return w * max(0.0, lat / search.latency_target_ms - 1.0)
-    return float(search.latency_weight) * lat
-
-
 def derive_index(policy: StagePolicy, search: Any, model: Any) -> list[int]:
     """The most probable architecture, or with a latency target the most probable found at or under it."""
     idx = policy.argmax()
     if model is None or search.latency_target_ms is None:
         return idx
     logp = [np.log(np.clip(p.detach().double().numpy(), 1e-30, None)) for p in policy.probs()]
-    target = search.latency_target_ms
     memo: dict[tuple[int, ...], float] = {}
 
     def lat(i: Sequence[int]) -> float:
@@ -124,23 +118,8 @@ def derive_index(policy: StagePolicy, search: Any, model: Any) -> list[int]:
             memo[key] = float(model.predict(policy.arch(i)))
         return memo[key]
 
-    while lat(idx) > target:
-        base, best, best_rate = lat(idx), None, -math.inf
-        for n, row in enumerate(logp):
-            for k in range(len(row)):
-                if k == idx[n]:
-                    continue
-                alt = list(idx)
-                alt[n] = k
-                saved = base - lat(alt)
-                if saved > 1e-12:
-                    rate = saved / (row[idx[n]] - row[k] + 1e-9)
-                    if rate > best_rate:
-                        best, best_rate = (n, k), rate
-        if best is None:
-            return policy.argmax()
-        idx[best[0]] = best[1]
-    return idx
+    found = greedy_under(logp, idx, lat, search.latency_target_ms)
+    return idx if found is None else found
 
 
 def run_stage_search(*, net: Any, opt: Any, meta: dict[str, Any], folder: Path, splits: Any, search: Any,
@@ -150,7 +129,6 @@ def run_stage_search(*, net: Any, opt: Any, meta: dict[str, Any], folder: Path, 
     :func:`~archscout.supernet.train_supernet`)."""
     torch = require("torch", "nn")
     F = require("torch.nn.functional", "nn")
-    from .evaluator import recalibrate_bn
     from .train import SupernetError, cosine_lr, progress_bar
 
     s = meta["settings"]
@@ -169,15 +147,11 @@ def run_stage_search(*, net: Any, opt: Any, meta: dict[str, Any], folder: Path, 
                                 f"({str(e)[:80]}); delete it or use another --out folder") from None
     meta["decisions"] = [{"decision": label, "options": [str(o) for o in opts]}
                          for label, opts in zip(policy.labels, policy.options)]
-    h = split_halves(splits, meta, search.arch_fraction, batch, device)
-    per_epoch = max(1, len(h.Yw) // batch)
-    total_steps = per_epoch * epochs
-    history = list(meta["history"])
-    study = open_study(folder, meta, storage, latency_model is not None)
-    sync_study(study, history)
+    run = start_run(meta, folder, splits, search, device, storage, latency_model is not None)
+    h, per_epoch, history, study = run.h, run.per_epoch, run.history, run.study
     if meta.get("finished"):
         return meta
-    bar = progress_bar(total_steps, start * per_epoch, progress)
+    bar = progress_bar(per_epoch * epochs, start * per_epoch, progress)
     net.train()
     try:
         for epoch in range(start, stop):
@@ -196,7 +170,7 @@ def run_stage_search(*, net: Any, opt: Any, meta: dict[str, Any], folder: Path, 
                             net.set_active(policy.arch(idx))
                             r = -float(F.cross_entropy(net(xa), ya))
                             if latency_model is not None:
-                                r -= _penalty(float(latency_model.predict(policy.arch(idx))), search)
+                                r -= latency_penalty(float(latency_model.predict(policy.arch(idx))), search)
                             rs.append(r)
                     mean = float(np.mean(rs))
                     baseline = mean if baseline is None else 0.9 * baseline + 0.1 * mean
@@ -221,14 +195,10 @@ def run_stage_search(*, net: Any, opt: Any, meta: dict[str, Any], folder: Path, 
             idx = derive_index(policy, search, latency_model)
             arch = policy.arch(idx)
             net.set_active(arch)
-            recalibrate_bn(net, h.recal)
-            with torch.no_grad():
-                correct = sum(int((net(h.Xv[k:k + 1000].to(device)).argmax(1) == h.Yv[k:k + 1000].to(device)).sum())
-                              for k in range(0, len(h.Yv), 1000))
-            net.train()
+            accuracy = active_accuracy(net, h, device)
             probs = [p.detach() for p in policy.probs()]
             ent = float(np.mean([float(-(p.clamp_min(1e-30).log() * p).sum()) for p in probs]))
-            metrics = {"accuracy": correct / max(1, len(h.Yv)), "epoch": float(epoch + 1), "skip_count": 0.0,
+            metrics = {"accuracy": accuracy, "epoch": float(epoch + 1), "skip_count": 0.0,
                        "entropy": ent}
             if latency_model is not None:
                 metrics["latency_ms"] = float(latency_model.predict(arch))

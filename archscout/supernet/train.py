@@ -39,6 +39,7 @@ import numpy as np
 from .._validate import check_choice, check_int, check_number
 from ..errors import ArchscoutError, ConfigError, require
 from ..space import Space, create_space
+from .differentiable import DIFF_METHODS
 
 __all__ = [
     "FORMAT",
@@ -53,7 +54,6 @@ __all__ = [
 
 FORMAT = "archscout-supernet"
 VERSION = 1
-DIFF_METHODS = ("darts", "pc-darts", "proxylessnas", "rarts")
 METHODS = ("spos", "sandwich", "ofa", *DIFF_METHODS, "few-shot")
 SAMPLINGS = ("uniform", "fair")
 ACCELERATORS = ("auto", "cpu", "cuda")
