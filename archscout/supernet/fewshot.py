@@ -200,8 +200,8 @@ def train_few_shot(space: Any, data: Any, out: Any, *, settings: Any, train_subs
         raise ConfigError(f"--out {os.fspath(out)!r} is a file; give a folder")
     cell = next(iter(space.params.values()))
     n_ops, n_edges = len(cell.ops), len(cell.edges)
+    edges = list(fs.edges or (0,))  # the edges of an exhaustive split
     if fs.split_by == "exhaustive":
-        edges = list(fs.edges or (0,))
         if any(e >= n_edges for e in edges) or len(set(edges)) != len(edges):
             raise ConfigError(f"few-shot edges {edges} must be distinct edge indices below {n_edges}")
         n_subs = n_ops ** len(edges)
@@ -238,16 +238,13 @@ def train_few_shot(space: Any, data: Any, out: Any, *, settings: Any, train_subs
                                 "command to resume it, or another --out folder")
         meta.update({k: old[k] for k in ("split", "gm", "regions") if k in old})
     folder.mkdir(parents=True, exist_ok=True)
-    budget = [stop_after_epoch if stop_after_epoch is not None else s.epochs]
-
-    def left() -> int | None:
-        return None if stop_after_epoch is None else budget[0]
+    budget = [stop_after_epoch if stop_after_epoch is not None else s.epochs]  # epochs this call may still train
 
     def run(sub_out: Path, epochs: int, **extra: Any) -> dict[str, Any] | None:
         done = read_meta(sub_out).get("epochs_done", 0) if (sub_out / "supernet.json").exists() else 0
         if stop_after_epoch is not None and budget[0] <= 0 and done < epochs:
             return None
-        stop = None if left() is None else done + max(0, budget[0])
+        stop = None if stop_after_epoch is None else done + max(0, budget[0])
         m = train_supernet(space, data, sub_out, method=fs.base, epochs=epochs, settings=base_settings,
                            stop_after_epoch=stop, storage=None, **common, **extra)
         if stop_after_epoch is not None:
@@ -261,7 +258,7 @@ def train_few_shot(space: Any, data: Any, out: Any, *, settings: Any, train_subs
         return _write(meta_path, meta, folder)
     if "split" not in meta:
         if fs.split_by == "exhaustive":
-            split = [(e, [[k] for k in range(n_ops)]) for e in (fs.edges or (0,))]
+            split = [(e, [[k] for k in range(n_ops)]) for e in edges]
         else:
             from ..data import load_splits
 
