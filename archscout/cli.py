@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
-from ._argtypes import int_at_least, non_negative_float, non_negative_int, positive_float, positive_int
+from ._argtypes import non_negative_float, non_negative_int, positive_float, positive_int
 from ._version import __version__
 from .errors import ArchscoutError, ConfigError
 from .runs import RunSettings, SearchConfig, benchmark_params, build_benchmark, resume_search, run_search, start_search
@@ -245,17 +245,6 @@ def cmd_resume(ns: argparse.Namespace) -> int:
     return _run(study, evaluator, run, ns)
 
 
-# --- demo -----------------------------------------------------------------------------------------------
-def cmd_demo(ns: argparse.Namespace) -> int:
-    from .demo import DemoSettings, run_demo
-
-    settings = DemoSettings(**{k: getattr(ns, k) for k in ("budget", "epochs", "workers", "calibration",
-                                                           "latency_budget_ms", "seed")
-                               if getattr(ns, k) is not None})
-    run_demo(ns.out, settings, progress=not ns.no_progress)
-    return 0
-
-
 # --- show -----------------------------------------------------------------------------------------------
 def _print_summary(study) -> None:
     s = study.summary()
@@ -381,21 +370,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", dest="no_progress", action="store_true")
     p.set_defaults(fn=cmd_resume)
 
-    p = sub.add_parser("demo", help="hardware-aware search on digits, this CPU via ONNX Runtime; writes a report")
-    p.add_argument("--out", default="demo-report", help="output folder (report.html, pareto.png, trials.csv, models/)")
-    p.add_argument("--budget", type=positive_int, help="trained trials (default 60)")
-    p.add_argument("--epochs", type=positive_int, help="training epochs per trial (default 6)")
-    p.add_argument("--workers", type=positive_int, help="training processes (default 2)")
-    p.add_argument("--calibration", type=int_at_least(10), help="architectures measured to fit the latency predictor")
-    p.add_argument("--latency-budget-ms", dest="latency_budget_ms", type=non_negative_float,
-                   help="latency constraint in ms (default: the median measured latency of the calibration sample)")
-    p.add_argument("--seed", type=non_negative_int, help="seed (default 0)")
-    p.add_argument("--no-progress", dest="no_progress", action="store_true")
-    p.set_defaults(fn=cmd_demo)
-
+    from .demo.cli import add_demo_parser
     from .hardware import add_latency_bench_parser
     from .supernet.cli import add_supernet_parser
 
+    add_demo_parser(sub)
     add_latency_bench_parser(sub)
     add_supernet_parser(sub)
 
