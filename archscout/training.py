@@ -104,6 +104,12 @@ class TrainingEvaluator:
         threads: ``torch.set_num_threads`` while training (restored afterwards).
         factory: a :class:`archscout.nn.ModelFactory` or any picklable ``factory(arch) -> torch.nn.Module``; a
             mapping is taken as ModelFactory options (e.g. ``{"C": 8, "N": 1}``); ``None``: default options.
+        train_subset: keep this many training images (stratified, seeded by the split seed 0); None: all.
+            Only for a dataset given by name or path (see :func:`archscout.data.load_splits`).
+        val_size: validation images drawn from the official training set (a dataset with an official test
+            split, by name or path); None: the loader's default.
+        augment: training augmentation: None / False (none), True or ``"crop-flip"`` (random crops with 4 pixels
+            of padding and horizontal flips), or an :class:`archscout.data.Augment` (or its config dict).
 
     Raises:
         ConfigError: an invalid setting. UnknownNameError / DataError: an unknown dataset name or bad data.
@@ -120,6 +126,10 @@ class TrainingEvaluator:
         seed: int = 0,
         threads: int = 1,
         factory: Any = None,
+        *,
+        train_subset: int | None = None,
+        val_size: int | float | None = None,
+        augment: Any = None,
     ) -> None:
         self.epochs = check_int("epochs", epochs)
         self.batch_size = check_int("batch_size", batch_size)
@@ -136,12 +146,17 @@ class TrainingEvaluator:
         self.weight_decay = float(weight_decay)
         self.seed = check_int("seed", seed, 0)
         self.threads = check_int("threads", threads)
+        self.augment = _augment(augment)
+        self.train_subset = None if train_subset is None else check_int("train_subset", train_subset)
+        self.val_size = val_size
+        self._load: dict[str, Any] = {k: v for k, v in (("train_subset", self.train_subset), ("val_size", val_size))
+                                      if v is not None}
         self.dataset_name: str | None
         self._splits: Splits | None
         if isinstance(dataset, os.PathLike) or (isinstance(dataset, str) and dataset not in list_datasets()
                                                  and os.path.exists(dataset)):
             path = os.path.abspath(os.fspath(dataset))  # a file or folder: load_splits reads it (and again in workers)
-            self._splits = as_splits(path, seed=SPLIT_SEED)
+            self._splits = self._load_splits(path)
             self.dataset_name = path
             shape, classes = self._splits.input_shape, self._splits.num_classes
         elif isinstance(dataset, str):
@@ -149,7 +164,13 @@ class TrainingEvaluator:
             self.dataset_name = dataset
             self._splits = None
             shape, classes = info.input_shape, info.num_classes
+            if self._load and not info.official_test and "val_size" in self._load:
+                raise ConfigError(f"val_size applies to datasets with an official test split; {dataset!r} is split "
+                                  "60/20/20, so leave it out")
         else:
+            if self._load:
+                raise ConfigError("train_subset and val_size apply to a dataset given by name or path; cut your "
+                                  "arrays yourself (or pass archscout.data.load_splits(...))")
             self._splits = as_splits(dataset, seed=SPLIT_SEED)
             self.dataset_name = None
             shape, classes = self._splits.input_shape, self._splits.num_classes
@@ -160,11 +181,19 @@ class TrainingEvaluator:
         self._tensors: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None
 
     # --- data ----------------------------------------------------------------------------------------
+    def _load_splits(self, data: str) -> Splits:
+        if not self._load:
+            return as_splits(data, seed=SPLIT_SEED)
+        from .data import load_splits
+
+        return load_splits(data, seed=SPLIT_SEED, **self._load)
+
     @property
     def splits(self) -> Splits:
         """The train / validation / test splits (a built-in dataset is loaded on first use)."""
         if self._splits is None:
-            self._splits = as_splits(self.dataset_name, seed=SPLIT_SEED)
+            assert self.dataset_name is not None
+            self._splits = self._load_splits(self.dataset_name)
         return self._splits
 
     def _data(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
@@ -242,6 +271,7 @@ class TrainingEvaluator:
             steps_per_epoch = n // self.batch_size + (1 if n % self.batch_size > 1 else 0)
             sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, steps_per_epoch * n_epochs))
             gen = torch.Generator().manual_seed(self.seed)
+            aug_gen = torch.Generator().manual_seed(self.seed + 1)
             loss_fn = nn.CrossEntropyLoss()
             val_curve: list[float] = []
             loss_curve: list[float] = []
@@ -255,7 +285,8 @@ class TrainingEvaluator:
                     idx = perm[i:i + self.batch_size]
                     if len(idx) < 2:  # BatchNorm cannot train on one sample
                         continue
-                    loss = loss_fn(model(Xtr[idx]), ytr[idx])
+                    xb = Xtr[idx] if self.augment is None else self.augment(Xtr[idx], aug_gen)
+                    loss = loss_fn(model(xb), ytr[idx])
                     if not torch.isfinite(loss):
                         raise TrainingDivergedError(
                             f"training diverged: the loss became {float(loss.detach())} at epoch {epoch}, "
@@ -311,6 +342,8 @@ class TrainingEvaluator:
             "dataset": self.dataset_name if self.dataset_name is not None else self.splits.to_config(),
             "epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr, "optimizer": self.optimizer,
             "weight_decay": self.weight_decay, "seed": self.seed, "threads": self.threads, "factory": fconf,
+            "train_subset": self.train_subset, "val_size": self.val_size,
+            "augment": None if self.augment is None else self.augment.to_config(),
         }
 
     @classmethod
@@ -331,10 +364,26 @@ class TrainingEvaluator:
             from .nn import ModelFactory
 
             factory = ModelFactory.from_config(fconf)
-        keys = ("epochs", "batch_size", "lr", "optimizer", "weight_decay", "seed", "threads")
+        keys = ("epochs", "batch_size", "lr", "optimizer", "weight_decay", "seed", "threads", "train_subset",
+                "val_size", "augment")
         return cls(cfg["dataset"], factory=factory, **{k: cfg[k] for k in keys if k in cfg})
 
     def __repr__(self) -> str:
         ds = self.dataset_name or (self._splits.name if self._splits is not None else "custom")
         return (f"TrainingEvaluator(dataset={ds!r}, epochs={self.epochs}, batch_size={self.batch_size}, "
                 f"lr={self.lr}, optimizer={self.optimizer!r}, seed={self.seed})")
+
+
+def _augment(augment: Any) -> Any:
+    """An :class:`~archscout.data.Augment` or None from the ``augment`` argument (see TrainingEvaluator)."""
+    from .data import Augment
+
+    if augment is None or augment is False:
+        return None
+    if augment is True:
+        return Augment()
+    if isinstance(augment, Augment):
+        return augment
+    if isinstance(augment, (str, Mapping)):
+        return Augment.from_config(augment)
+    raise ConfigError(f"augment must be None, True/False, 'crop-flip', an Augment or its config, got {augment!r}")
