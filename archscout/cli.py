@@ -1,4 +1,4 @@
-"""The ``archscout`` command: list, bench, search, resume, show.
+"""The ``archscout`` command: list, bench, search, resume, export, show (and demo, supernet, latency-bench).
 
 Everything here is also a Python call; the CLI only parses flags, calls the library and prints: ``search`` and
 ``resume`` go through :mod:`archscout.runs` (the config schema, its validation, building the study), ``demo``
@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
-from ._argtypes import non_negative_float, non_negative_int, positive_float, positive_int
+from ._argtypes import int_at_least, non_negative_float, non_negative_int, positive_float, positive_int
 from ._version import __version__
 from .errors import ArchscoutError, ConfigError
 from .runs import RunSettings, SearchConfig, benchmark_params, build_benchmark, resume_search, run_search, start_search
@@ -198,34 +198,70 @@ def cmd_bench(ns: argparse.Namespace) -> int:
 
 # --- search / resume (archscout.runs does the work) ----------------------------------------------------------
 def _overrides(ns: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    """The flags of ``archscout search`` as config overrides (None: not given)."""
+    """The flags of ``archscout search`` as config overrides (None: not given). ``--space`` names the space of a
+    generic tabular benchmark with ``--benchmark``, else the space a real-training search trains."""
+    tabular = ns.benchmark is not None
     return {
         "study": {
             "name": ns.study, "storage": ns.storage, "seed": ns.seed, "budget": ns.budget, "strategy": ns.strategy,
+            "objectives": ns.objectives, "constraints": ns.constraint,
         },
         "benchmark": {"name": ns.benchmark, "table": ns.table, "objective": ns.objective, "report": ns.report,
                       "direction": ns.direction, "arch_column": ns.arch_column, "cost_table": ns.cost_table,
-                      "cost_column": ns.cost_column, "space": ns.space, "hash_rule": ns.hash_rule},
+                      "cost_column": ns.cost_column, "space": ns.space if tabular else None,
+                      "hash_rule": ns.hash_rule},
+        "space": {"name": None if tabular else ns.space, "builder": ns.builder, "options": _options(ns.option)},
+        "data": {"data": ns.data, "train_subset": ns.train_subset, "val_size": ns.val_size},
+        "training": {"epochs": ns.epochs, "batch_size": ns.batch_size, "optimizer": ns.optimizer, "lr": ns.lr,
+                     "augment": ns.augment},
+        "supernet": {"dir": ns.supernet, "val_images": ns.val_images},
+        "hardware": {"device": ns.device, "latency": ns.latency, "calibration": ns.calibration},
         "execution": {"executor": ns.executor, "workers": ns.workers, "replay_time_scale": ns.replay_time_scale,
                       "timeout_s": ns.timeout_s, "retries": ns.retries, "address": ns.address},
     }
+
+
+def _options(items: Sequence[str] | None) -> dict[str, Any] | None:
+    """``--option KEY=VALUE`` flags as a dict (values read as JSON when they parse, else strings), or None."""
+    if not items:
+        return None
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--option needs KEY=VALUE (e.g. C=8), got {item!r}")
+        try:
+            out[key.strip()] = json.loads(value)
+        except ValueError:
+            out[key.strip()] = value
+    return out
+
+
+def _say(ns: argparse.Namespace, msg: str) -> None:
+    """A status line on stderr, unless ``--quiet``."""
+    if not getattr(ns, "quiet", False):
+        print(msg, file=sys.stderr, flush=True)
+
+
+def _progress(ns: argparse.Namespace) -> bool:
+    return not (getattr(ns, "no_progress", False) or getattr(ns, "quiet", False))
 
 
 def cmd_search(ns: argparse.Namespace) -> int:
     from .storage.base import mask_url
 
     config = SearchConfig.load(ns.config, _overrides(ns))
-    study, evaluator, run = start_search(config)
+    study, evaluator, run = start_search(config, progress=_progress(ns))
     # several `archscout search` processes started on one storage join one study and share its budget
-    print(f"recording trials in {mask_url(config.storage)}", file=sys.stderr)
+    _say(ns, f"recording trials in {mask_url(config.storage)}")
     if study.trials:
-        print(f"joining study {study.name!r}: {study.n_evaluated} of {run.budget} trials recorded", file=sys.stderr)
+        _say(ns, f"joining study {study.name!r}: {study.n_evaluated} of {run.budget} trials recorded")
     return _run(study, evaluator, run, ns)
 
 
 def _run(study, evaluator, run: RunSettings, ns: argparse.Namespace) -> int:
     try:
-        run_search(study, evaluator, run, progress=not getattr(ns, "no_progress", False))
+        run_search(study, evaluator, run, progress=_progress(ns))
     except KeyboardInterrupt:
         url = study.storage.url
         hint = " (with the password in place of ***, or in PGPASSWORD)" if "***" in url else ""
@@ -239,10 +275,36 @@ def _run(study, evaluator, run: RunSettings, ns: argparse.Namespace) -> int:
 def cmd_resume(ns: argparse.Namespace) -> int:
     overrides = {k: getattr(ns, k, None) for k in ("budget", "executor", "workers", "timeout_s", "retries", "address")}
     study, evaluator, run = resume_search(ns.storage, ns.study, on_stale=ns.on_stale, overrides=overrides)
-    print(f"resuming study {study.name!r}: {study.n_evaluated} of {run.budget} trials recorded"
-          + (f", {len(study.interrupted)} interrupted trial(s) to run again" if study.interrupted else ""),
-          file=sys.stderr)
+    _say(ns, f"resuming study {study.name!r}: {study.n_evaluated} of {run.budget} trials recorded"
+         + (f", {len(study.interrupted)} interrupted trial(s) to run again" if study.interrupted else ""))
     return _run(study, evaluator, run, ns)
+
+
+# --- export ---------------------------------------------------------------------------------------------
+def cmd_export(ns: argparse.Namespace) -> int:
+    from .export import export_study
+
+    training = {k: getattr(ns, k) for k in ("data", "epochs", "train_subset", "val_size")
+                if getattr(ns, k) is not None}
+
+    def line(m: Any) -> None:
+        _say(ns, f"  {m.name}: held-out accuracy {m.accuracy:.4f} (study {m.accuracy_study:.4g}), latency "
+                 f"re-measured {m.latency_ms_measured:.4f} ms" + ("" if m.exported else " > budget: not exported"))
+
+    if "://" not in ns.storage and not os.path.exists(ns.storage):
+        from .errors import StorageError
+
+        raise StorageError(f"storage file {ns.storage!r} does not exist; check the path")
+    _say(ns, f"exporting the front of {ns.storage}: each model rebuilt, exported to ONNX, checked with ONNX Runtime "
+             "on the held-out set and re-measured")
+    summary = export_study(ns.storage, ns.out, study=ns.study, device=ns.device,
+                           latency_budget_ms=ns.latency_budget_ms, training=training or None, on_model=line)
+    n, k = len(summary["front"]), len(summary["exported"])
+    budget = summary["latency_budget_ms"]
+    print(f"exported {k} of {n} front models to {ns.out}/models"
+          + (f" (latency budget {budget:g} ms on {summary['device']['name']})" if budget is not None else "")
+          + f"; held-out set {ns.out}/heldout.npz, summary {ns.out}/export.json")
+    return 0
 
 
 # --- show -----------------------------------------------------------------------------------------------
@@ -344,10 +406,42 @@ def build_parser() -> argparse.ArgumentParser:
                    help="queries of the time-target strategy (default: the budget)")
     p.set_defaults(fn=cmd_bench)
 
-    p = sub.add_parser("search", help="run one study, recorded in a storage")
-    p.add_argument("config", nargs="?", help="TOML file with [study], [benchmark], [execution] sections")
+    p = sub.add_parser("search", help="run one study, recorded in a storage: a tabular benchmark, real training "
+                                      "on your data, or a trained supernet",
+                       description="Run one study. A TOML file (sections [study], [benchmark] | [space] [data] "
+                                   "[training] | [supernet], [hardware], [execution]; see the guide) and/or flags; "
+                                   "flags override the file.")
+    p.add_argument("config", nargs="?", help="TOML file (see the guide's 'Searching from the shell')")
     p.add_argument("--benchmark", help="tabular benchmark to search (e.g. nb201)")
     _add_benchmark_flags(p)
+    t = p.add_argument_group("real training (--space with --data) or a supernet (--supernet)")
+    t.add_argument("--builder", help="builder of a custom --space: a registered name or package.module:function")
+    t.add_argument("--option", action="append", metavar="KEY=VALUE",
+                   help="builder option, e.g. C=8 or N=1 for nb201 (repeatable)")
+    t.add_argument("--data", help="dataset name (fashion-mnist, cifar10, digits, mnist5k) or path (.npz, IDX or "
+                                  "CIFAR-10 folder)")
+    t.add_argument("--train-subset", dest="train_subset", type=positive_int,
+                   help="training images kept (stratified, seeded; default all)")
+    t.add_argument("--val-size", dest="val_size", type=positive_int,
+                   help="validation images drawn from an official training set")
+    t.add_argument("--epochs", type=positive_int, help="training epochs per trial (default 10)")
+    t.add_argument("--batch-size", dest="batch_size", type=int_at_least(2), help="training minibatch (default 64)")
+    t.add_argument("--optimizer", choices=["sgd", "adam"], help="optimizer (default sgd)")
+    t.add_argument("--lr", type=positive_float, help="peak learning rate (cosine decay; default 0.05 sgd, 0.003 adam)")
+    t.add_argument("--augment", choices=["crop-flip", "none"], help="training augmentation (default none)")
+    t.add_argument("--supernet", help="a trained supernet folder: search its sub-networks with inherited weights")
+    t.add_argument("--val-images", dest="val_images", type=positive_int,
+                   help="supernet: score on the first N validation images")
+    t.add_argument("--objectives", type=_csv_list,
+                   help="METRIC:max|min, comma-separated (default accuracy:max), e.g. accuracy:max,latency_ms:min")
+    t.add_argument("--constraint", action="append", help="e.g. 'latency_ms<=2' (repeatable)")
+    t.add_argument("--device", help="device giving latency_ms (e.g. cpu-ort; see `archscout list devices`)")
+    t.add_argument("--latency", choices=["measured", "predicted"],
+                   help="latency_ms predicted (default) by a model calibrated on --calibration architectures "
+                        "measured first, so that candidates over a latency constraint are never trained; or "
+                        "measured with each trial in its worker")
+    t.add_argument("--calibration", type=int_at_least(10), help="architectures measured for --latency predicted "
+                   "(default 40)")
     p.add_argument("--strategy", help="strategy name (default auto)")
     p.add_argument("--budget", type=positive_int, help="trials the study should hold")
     p.add_argument("--seed", type=non_negative_int, help="seed; the same seed gives the same trajectory")
@@ -358,6 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--replay-time-scale", dest="replay_time_scale", type=non_negative_float,
                    help="really wait the table's training time times this factor")
     p.add_argument("--no-progress", dest="no_progress", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or status lines (for scripts)")
     p.set_defaults(fn=cmd_search)
 
     p = sub.add_parser("resume", help="continue a study after a crash or interruption")
@@ -367,16 +462,37 @@ def build_parser() -> argparse.ArgumentParser:
     _add_execution_flags(p)
     p.add_argument("--on-stale", dest="on_stale", choices=["requeue", "fail"], default="requeue",
                    help="trials whose driver stopped while they ran: run them again (default) or record them failed")
-    p.add_argument("--no-progress", dest="no_progress", action="store_true")
+    p.add_argument("--no-progress", dest="no_progress", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or status lines (for scripts)")
     p.set_defaults(fn=cmd_resume)
 
+    from .dashboard.cli import add_dashboard_parser
     from .demo.cli import add_demo_parser
     from .hardware import add_latency_bench_parser
     from .supernet.cli import add_supernet_parser
 
+    add_dashboard_parser(sub)
     add_demo_parser(sub)
     add_latency_bench_parser(sub)
     add_supernet_parser(sub)
+
+    p = sub.add_parser("export", help="export a study's Pareto front: ONNX + state dict + JSON, each model checked "
+                                      "(ONNX Runtime parity, held-out accuracy, latency re-measured)")
+    p.add_argument("storage", help="the study's storage (SQLite file or postgresql:// URL)")
+    p.add_argument("--out", required=True, help="folder: heldout.npz, models/<name>.{onnx,pt,json}, export.json")
+    p.add_argument("--study", help="study name (when the storage holds several)")
+    p.add_argument("--device", help="measured device the latency is re-measured on (default: the study's, else "
+                                    "cpu-ort)")
+    p.add_argument("--latency-budget-ms", dest="latency_budget_ms", type=positive_float,
+                   help="models re-measured above it are reported, not exported (default: the study's latency_ms "
+                        "constraint)")
+    g = p.add_argument_group("a tabular study's front is trained here (the table has no weights)")
+    g.add_argument("--data", help="dataset name or path to train on")
+    g.add_argument("--epochs", type=positive_int, help="training epochs (default 10)")
+    g.add_argument("--train-subset", dest="train_subset", type=positive_int, help="training images kept")
+    g.add_argument("--val-size", dest="val_size", type=positive_int, help="validation images")
+    p.add_argument("--quiet", action="store_true", help="only the final line")
+    p.set_defaults(fn=cmd_export)
 
     p = sub.add_parser("show", help="print a study's trials")
     p.add_argument("storage", help="the study's storage file")

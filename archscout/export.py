@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from .hardware.measure import MeasuredLatency
     from .study import Study
 
-__all__ = ["ROW_COLUMNS", "ExportedModel", "export_front"]
+__all__ = ["ROW_COLUMNS", "ExportedModel", "export_front", "export_study"]
 
 ACCURACY = "accuracy"      # the metric a TrainingEvaluator reports and the held-out check reproduces
 LATENCY = "latency_ms"     # the metric a latency budget bounds
@@ -98,12 +98,13 @@ def _budget(study: Study, latency_budget_ms: Any) -> float | None:
     return float(latency_budget_ms)
 
 
-def _trials(study: Study, trials: Sequence[int | Trial] | None) -> list[Trial]:
+def _trials(study: Study, trials: Sequence[int | Trial] | None, metric: str = ACCURACY) -> list[Trial]:
     names = [o.name for o in study.objectives]
-    if ACCURACY not in names:
-        raise ConfigError(f"export_front checks each model's held-out accuracy against the study's {ACCURACY!r} "
+    if metric not in names:
+        raise ConfigError(f"export_front checks each model's held-out accuracy against the study's {metric!r} "
                           f"objective, and study {study.name!r} has objectives {names}; export a study whose "
-                          f"evaluator reports {ACCURACY!r} (a TrainingEvaluator) as an objective")
+                          f"evaluator reports {metric!r} (a TrainingEvaluator) as an objective, or name the "
+                          "accuracy objective with accuracy_metric=")
     if trials is None:
         chosen = study.pareto_front()
         if not chosen:
@@ -124,8 +125,8 @@ def _trials(study: Study, trials: Sequence[int | Trial] | None) -> list[Trial]:
                 raise ConfigError(f"study {study.name!r} has no trial {item!r}; give trial numbers from 0 to "
                                   f"{len(by_number) - 1}")
             t = by_number[int(number)]
-            if t.state != TrialState.COMPLETE or ACCURACY not in t.metrics:
-                raise ConfigError(f"trial {t.number} is {t.state}, not complete with an {ACCURACY!r}; export "
+            if t.state != TrialState.COMPLETE or metric not in t.metrics:
+                raise ConfigError(f"trial {t.number} is {t.state}, not complete with an {metric!r}; export "
                                   "complete trials only")
             chosen.append(t)
     inf = math.inf
@@ -228,6 +229,7 @@ def export_front(
     latency_budget_ms: float | None = None,
     summary_file: str | None = "export.json",
     on_model: Callable[[ExportedModel], None] | None = None,
+    accuracy_metric: str = ACCURACY,
 ) -> list[ExportedModel]:
     """Export the Pareto front of ``study`` (or ``trials``) to ``out_dir``, checking every model.
 
@@ -254,6 +256,8 @@ def export_front(
         summary_file: the summary JSON (``{"study", "device", "latency_budget_ms", "heldout_size", "front",
             "exported"}``), relative to ``out_dir``; None writes none.
         on_model: called with each row as soon as it is checked (e.g. to log progress).
+        accuracy_metric: the study's objective that ``accuracy_study`` reports (default ``accuracy``; e.g. a
+            tabular benchmark's ``valid_acc_200ep``, in its own units, when the front is trained again here).
 
     Returns:
         One :class:`ExportedModel` per trial, in the order above, exported or not.
@@ -269,7 +273,7 @@ def export_front(
     """
     require("torch", "nn")
     require("onnxruntime", "nn")
-    front = _trials(study, trials)
+    front = _trials(study, trials, accuracy_metric)
     budget = _budget(study, latency_budget_ms)
     files = _weights(weights, front)
     input_shape = _input_shape(evaluator, files is not None)
@@ -284,7 +288,7 @@ def export_front(
 
     rows = []
     for t in front:
-        row = _export_one(t, evaluator, files, cm, budget, out, input_shape, X, y)
+        row = _export_one(t, evaluator, files, cm, budget, out, input_shape, X, y, accuracy_metric)
         rows.append(row)
         if on_model is not None:
             on_model(row)
@@ -300,7 +304,8 @@ def export_front(
 
 
 def _export_one(t: Trial, evaluator: Any, files: dict[int, str] | None, cm: MeasuredLatency, budget: float | None,
-                out: str, input_shape: tuple[int, ...], X: np.ndarray, y: np.ndarray) -> ExportedModel:
+                out: str, input_shape: tuple[int, ...], X: np.ndarray, y: np.ndarray,
+                accuracy_metric: str = ACCURACY) -> ExportedModel:
     import torch
 
     from .nn import export_onnx, load_weights, onnx_parity
@@ -327,7 +332,7 @@ def _export_one(t: Trial, evaluator: Any, files: dict[int, str] | None, cm: Meas
 
     row = ExportedModel(
         name=name, trial=t.number, arch=str(t.arch), accuracy=accuracy,
-        accuracy_study=float(t.metrics[ACCURACY]), onnx_max_abs_diff=parity,
+        accuracy_study=float(t.metrics[accuracy_metric]), onnx_max_abs_diff=parity,
         latency_ms_predicted=metric(LATENCY), latency_ms_measured=m.median_ms, latency_spread_ms=m.spread_ms,
         latency_budget_ms=budget, params_m=metric("params_m"), peak_mem_mb=metric("peak_mem_mb"),
         exported=exported, files=tuple(paths.values()) if exported else (),
@@ -342,3 +347,99 @@ def _export_one(t: Trial, evaluator: Any, files: dict[int, str] | None, cm: Meas
             if os.path.exists(p) and os.path.abspath(p) != source:  # never the weights it was loaded from
                 os.remove(p)
     return row
+
+
+# --- a stored study, from its header ---------------------------------------------------------------------------
+def export_study(
+    storage: str,
+    out_dir: str | os.PathLike,
+    *,
+    study: str | None = None,
+    device: str | None = None,
+    latency_budget_ms: float | None = None,
+    training: Mapping[str, Any] | None = None,
+    on_model: Callable[[ExportedModel], None] | None = None,
+) -> dict[str, Any]:
+    """Export the front of a study that ``archscout search`` recorded, rebuilding its evaluator from the header.
+
+    Writes ``out_dir/heldout.npz`` (``X`` exactly as the models take it, ``y``), ``out_dir/models/<name>.{onnx,pt,
+    json}`` for every model that passes :func:`export_front`'s checks, and ``out_dir/export.json`` (the summary:
+    ``study``, ``kind``, ``device``, ``latency_budget_ms``, ``heldout_size``, ``front``, ``exported``).
+
+    - a real-training study: each front model is trained again by the study's seeded evaluator (identical weights);
+    - a supernet study: the sub-network's weights are extracted from the supernet and recalibrated;
+    - a tabular study: the table has no weights, so each front architecture is trained here with its space's
+      builder on ``training`` (``{"data": ..., "epochs": ..., "train_subset": ..., "val_size": ...}``, required);
+      ``accuracy_study`` is then the table's objective, in the table's units.
+
+    Args:
+        storage: the study's storage (SQLite file or URL).
+        out_dir: the export folder (created).
+        study: the study's name when the storage holds several.
+        device: the measured device the latency is re-measured on; None: the study's ``[hardware] device``, else
+            ``cpu-ort``.
+        latency_budget_ms: models re-measured above it are reported and not exported; None: the study's
+            ``latency_ms`` constraint, if any.
+        training: how to train a tabular study's front (see above); ignored for the other kinds.
+        on_model: called with each checked row.
+
+    Returns:
+        The summary written to ``export.json``.
+
+    Raises:
+        StorageError: no such storage or study. ConfigError: the study was not started by ``archscout search``,
+        a tabular study without ``training``, bad settings (see :func:`export_front`). ConstraintError: no
+        feasible complete trial.
+    """
+    from .runs import resume_search
+
+    st, evaluator, run = resume_search(storage, study, on_stale="fail")
+    try:
+        hw = dict(run.hardware or {})
+        dev = device or hw.get("device") or "cpu-ort"
+        metric = ACCURACY
+        if run.kind == "tabular":
+            evaluator, metric = _tabular_trainer(run, training, st)
+        elif training:
+            raise ConfigError(f"--data / --epochs train a tabular study's front; this {run.kind} study has its own "
+                              "evaluator, so leave them out")
+        from .hardware import MeasuredLatency
+
+        root = os.fspath(out_dir)
+        if os.path.exists(root) and not os.path.isdir(root):
+            raise ConfigError(f"--out {root!r} is a file; give a folder")
+        factory = getattr(evaluator, "factory", None)
+        cache = hw.get("cache") if dev == hw.get("device") else None
+        meter = MeasuredLatency(dev, factory=factory, input_shape=evaluator.input_shape, cache_path=cache)
+        X, y = evaluator.heldout()
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        os.makedirs(root, exist_ok=True)
+        np.savez_compressed(os.path.join(root, "heldout.npz"), X=X, y=np.asarray(y))
+        rows = export_front(st, os.path.join(root, "models"), evaluator, heldout=(X, y), device=meter,
+                            latency_budget_ms=latency_budget_ms, summary_file=None, on_model=on_model,
+                            accuracy_metric=metric)
+        summary = {"study": st.name, "kind": run.kind, "device": meter.device.to_config(),
+                   "latency_budget_ms": rows[0].latency_budget_ms if rows else latency_budget_ms,
+                   "heldout_size": len(y), "front": [r.to_dict() for r in rows],
+                   "exported": [r.name for r in rows if r.exported]}
+        with open(os.path.join(root, "export.json"), "w", encoding="utf-8") as f:
+            json.dump(summary, f, indent=1)
+        return summary
+    finally:
+        st.close()
+
+
+def _tabular_trainer(run: Any, training: Mapping[str, Any] | None, study: Study) -> tuple[Any, str]:
+    """A TrainingEvaluator for a tabular study's space (its registered builder) and the study's objective."""
+    from .run_specs import training_evaluator
+
+    if not training or not training.get("data"):
+        raise ConfigError("a tabular study has no weights to export: train its front here with --data DATA "
+                          "[--epochs E] [--train-subset N] (e.g. --data cifar10.npz for NB201's CIFAR-10 table)")
+    space = study.config["space"].get("name") or run.benchmark["name"]
+    keys = ("train_subset", "val_size")
+    spec = {"space": {"name": space, "builder": None, "options": dict(training.get("options") or {})},
+            "data": {"data": training["data"], **{k: training[k] for k in keys if training.get(k) is not None}},
+            "recipe": {k: training.get(k) for k in ("epochs", "batch_size", "optimizer", "lr", "augment")},
+            "seed": int(study.config.get("seed") or 0)}
+    return training_evaluator(spec), study.objectives[0].name
