@@ -214,7 +214,7 @@ def _sections(data: Any, source: str, base_dir: str | None) -> dict[str, dict[st
                 continue
             if (base_dir is not None and schema[key].path and isinstance(value, str) and "://" not in value
                     and not (key == "data" and _dataset_name(value))):
-                value = os.path.join(base_dir, value)
+                value = os.path.normpath(os.path.join(base_dir, value))
             if key == "cost_column" and isinstance(value, str):
                 value = [value]
             out[section][key] = value

@@ -260,3 +260,18 @@ def test_bad_search_settings_fail_at_once_on_one_line(args, words, tmp_path):
 def test_export_of_a_missing_storage_is_one_line(tmp_path):
     r = run("export", tmp_path / "none.db", "--out", tmp_path / "o")
     assert r.returncode == 2 and "does not exist" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("name,kind", [("fashion-mnist.toml", "training"), ("nb201-tabular.toml", "tabular"),
+                                       ("supernet.toml", "supernet")])
+def test_the_guides_example_configs_are_valid(name, kind):
+    from pathlib import Path
+
+    from archscout.runs import RunSettings, SearchConfig
+
+    path = Path(__file__).resolve().parents[1] / "examples" / name
+    config = SearchConfig.load(path)
+    assert config.kind == kind
+    run_settings = RunSettings.from_config(config)
+    assert run_settings.kind == kind and os.path.isabs(config.storage)
+    assert RunSettings.from_metadata(run_settings.to_metadata()) == run_settings
