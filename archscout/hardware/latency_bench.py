@@ -197,6 +197,7 @@ def add_latency_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=50, help="timed runs per measurement (median)")
     p.add_argument("--model", choices=list(MODELS), default="ridge", help="learned predictor's regressor")
     p.add_argument("--cache", help="JSON file caching measurements across runs")
+    p.add_argument("--quiet", action="store_true", help="no progress lines (for scripts)")
     p.set_defaults(fn=cmd_latency_bench)
     return p
 
@@ -204,7 +205,8 @@ def add_latency_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
 def cmd_latency_bench(ns: argparse.Namespace) -> int:
     """Handler of ``latency-bench``: runs :func:`run_latency_bench` and prints the scores."""
     res = run_latency_bench(ns.space, ns.device, ns.train, ns.test, ns.json, ns.input_shape, ns.seed,
-                            warmup=ns.warmup, repeats=ns.repeats, model=ns.model, cache_path=ns.cache)
+                            warmup=ns.warmup, repeats=ns.repeats, model=ns.model, cache_path=ns.cache,
+                            progress=not ns.quiet)
     print(f"{'predictor':<10} {'within10':>9} {'MAPE %':>8} {'Spearman':>9}")
     for label in ("learned", "lut", "flops"):
         print(f"{label:<10} {res[f'within10_{label}']:>9.3f} {res[f'mape_{label}']:>8.2f} "

@@ -201,7 +201,8 @@ def add_supernet_parser(subparsers: Any) -> argparse.ArgumentParser:
         q.add_argument("--accelerator", choices=["auto", "cpu", "cuda"], default="cpu",
                        help="where training / evaluation run (default cpu; auto takes CUDA when present)")
         q.add_argument("--threads", type=positive_int, help="torch threads (default: torch's choice)")
-        q.add_argument("--no-progress", dest="no_progress", action="store_true", help="no progress bar")
+        q.add_argument("--no-progress", "--quiet", dest="no_progress", action="store_true",
+                       help="no progress bars (for scripts)")
 
     def scoring(q: argparse.ArgumentParser) -> None:
         q.add_argument("--val-images", dest="val_images", type=positive_int,
