@@ -393,7 +393,7 @@ def export_study(
     """
     from .runs import resume_search
 
-    st, evaluator, run = resume_search(storage, study, on_stale="fail")
+    st, evaluator, run = resume_search(storage, study, replay=False)  # reads only: stale trials stay as they are
     try:
         hw = dict(run.hardware or {})
         dev = device or hw.get("device") or "cpu-ort"

@@ -41,7 +41,7 @@ class TrialLog:
     """
 
     def __init__(self, storage: Storage, name: str, space: Space, objectives: Sequence[Objective],
-                 strategy: Strategy, seed: int | None, on_stale: str = "requeue") -> None:
+                 strategy: Strategy, seed: int | None, on_stale: str = "requeue", reproduce: bool = True) -> None:
         if on_stale not in STALE_POLICIES:
             raise ConfigError(f"on_stale must be one of {list(STALE_POLICIES)}, got {on_stale!r}")
         self.storage = storage
@@ -50,6 +50,7 @@ class TrialLog:
         self.objectives = tuple(objectives)
         self.strategy = strategy
         self.seed = seed
+        self._reproduce = bool(reproduce)
         self.on_stale = on_stale
         self.heartbeat_s = 5.0
         self.stale_after_s = 60.0
@@ -76,7 +77,7 @@ class TrialLog:
         drivers = set()
         # a seeded strategy re-proposes the recorded trajectory (its state is rebuilt exactly); an unseeded one
         # cannot, and is told the records as they are
-        reproduce = self.seed is not None
+        reproduce = self.seed is not None and self._reproduce
         for ev in self.storage.events(self.name):
             if ev.kind == "ask" and ev.trial not in self._trials:
                 drivers.add(ev.payload.get("driver"))

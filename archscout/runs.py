@@ -648,7 +648,7 @@ def run_search(study: Study, evaluator: Any, run: RunSettings, progress: bool = 
 
 
 def resume_search(storage: str, name: str | None = None, *, on_stale: str = "requeue",
-                  overrides: Mapping[str, Any] | None = None) -> tuple[Study, Any, RunSettings]:
+                  overrides: Mapping[str, Any] | None = None, replay: bool = True) -> tuple[Study, Any, RunSettings]:
     """Load a study that :func:`start_search` created and rebuild its evaluator from the header.
 
     Args:
@@ -657,6 +657,8 @@ def resume_search(storage: str, name: str | None = None, *, on_stale: str = "req
         on_stale: trials whose driver stopped while they ran: ``"requeue"`` or ``"fail"``.
         overrides: run settings to change for this driver (``budget``, ``executor``, ``workers``,
             ``timeout_s``, ``retries``, ``address``); None values are skipped.
+        replay: False reads the study without re-proposing its trajectory (see :func:`archscout.load_study`):
+            for export and reports, not for continuing the search.
 
     Returns:
         ``(study, evaluator, run)``, ready for :func:`run_search`.
@@ -678,7 +680,7 @@ def resume_search(storage: str, name: str | None = None, *, on_stale: str = "req
     finally:
         store.close()
     # a study that screens by cost gets its cost models back from the header (a predictor refitted on its data)
-    study = load_study(storage, name, on_stale=on_stale, cost_models="stored" if has_costs else None)
+    study = load_study(storage, name, on_stale=on_stale, cost_models="stored" if has_costs else None, replay=replay)
     stored = study.config.get("metadata", {}).get("run") or {}
     if not stored:
         raise ConfigError(

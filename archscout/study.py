@@ -39,12 +39,13 @@ class Study:
     Attributes:
         retries: the :class:`~archscout.RetryPolicy` that :meth:`tell` applies to failed trials (default: none);
             ``optimize(retries=...)`` sets it for the duration of the call.
+        replay: whether a seeded strategy re-proposes the recorded trajectory (see :func:`load_study`).
         on_stale, heartbeat_s, stale_after_s, driver: how this driver treats trials of stopped drivers, and
             its heartbeat (see :class:`~archscout.records.TrialLog`).
     """
 
     def __init__(self, storage: Storage, name: str, config: Mapping[str, Any],
-                 cost_models: Mapping[str, Any] | None = None, on_stale: str = "requeue") -> None:
+                 cost_models: Mapping[str, Any] | None = None, on_stale: str = "requeue", replay: bool = True) -> None:
         self.config = dict(config)
         self.name = name
         self.space: Space = Space.from_config(config["space"])
@@ -65,7 +66,8 @@ class Study:
             fidelities=self.fidelities,
         )
         self.retries = RetryPolicy()
-        self._log = TrialLog(storage, name, self.space, self.objectives, self.strategy, self.seed, on_stale)
+        self._log = TrialLog(storage, name, self.space, self.objectives, self.strategy, self.seed, on_stale,
+                             reproduce=replay)
 
     # --- the records ---------------------------------------------------------------------------------
     @property
@@ -475,7 +477,8 @@ class _CostAsEvaluator:
 
 
 def load_study(storage: str | Storage, name: str | None = None,
-               cost_models: Mapping[str, Any] | str | None = None, on_stale: str = "requeue") -> Study:
+               cost_models: Mapping[str, Any] | str | None = None, on_stale: str = "requeue",
+               replay: bool = True) -> Study:
     """Rebuild a study from its storage (header + replay of every record): finished trials are kept as
     recorded; trials whose driver stopped while they ran are handed out again by ``ask`` (``on_stale=
     "requeue"``) or recorded as failed (``on_stale="fail"``); trials of drivers still running are left to them.
@@ -484,6 +487,10 @@ def load_study(storage: str | Storage, name: str | None = None,
         cost_models: the study's live cost models (``{metric: model}``), or ``"stored"`` to rebuild them from the
             settings the header keeps (:func:`archscout.hardware.cost_models_from_config`); ``None`` (default):
             none, which is enough to read the study, not to continue a search that screens by cost.
+        replay: True (default): a seeded strategy proposes the recorded trajectory again, so its state is
+            exactly that of the uninterrupted run (a model-based strategy refits its model at each step). False:
+            the records are told to it as they are, which is fast; for reading a study (export, reports), not
+            for continuing a seeded trajectory.
 
     Raises:
         StorageError: the storage does not exist, is not an archscout storage, or has no such study.
@@ -505,4 +512,4 @@ def load_study(storage: str | Storage, name: str | None = None,
         from .hardware import cost_models_from_config
 
         cost_models = cost_models_from_config(config.get("cost_models") or {})
-    return Study(store, name, config, cost_models, on_stale=on_stale)
+    return Study(store, name, config, cost_models, on_stale=on_stale, replay=replay)
