@@ -280,3 +280,22 @@ def test_cost_model_that_cannot_build_fails_the_trial():
     failed = [t for t in study.trials if t.state == "failed"]
     assert failed and all("cannot build this one" in t.error for t in failed)
     assert study.n_evaluated == 40
+
+
+def test_load_study_without_replay_reads_the_same_trials_without_asking_the_strategy(tmp_path, monkeypatch):
+    space = asc.create_space("nb201")
+    study = asc.create_study(space, objectives=["score"], strategy="rea", storage=str(tmp_path / "r.db"), seed=0)
+    study.optimize(lambda a: {"score": float(len(str(a)))}, budget=12)
+    want = [t.to_json() for t in study.trials]
+    study.close()
+    from archscout.strategies.simple import RegularizedEvolution
+
+    def no_ask(self, *a, **k):
+        raise AssertionError("replay=False must not ask the strategy")
+
+    monkeypatch.setattr(RegularizedEvolution, "ask", no_ask)
+    again = asc.load_study(str(tmp_path / "r.db"), replay=False)
+    assert [t.to_json() for t in again.trials] == want
+    again.close()
+    with pytest.raises(AssertionError, match="must not ask"):
+        asc.load_study(str(tmp_path / "r.db"))  # the default re-proposes the seeded trajectory
