@@ -1,183 +1,320 @@
-"""``archscout demo``: a hardware-aware search on an embedded default, end to end.
+"""``archscout demo``: hardware-aware search on Fashion-MNIST for this CPU, end to end, in minutes on 2 cores.
 
-Digits (8x8 images, scikit-learn), this CPU through ONNX Runtime (batch 1, one thread). Two objectives,
-accuracy (max) and latency_ms (min), and a latency budget. Steps:
+Once-for-All's "train once, deploy many", measured:
 
-1. calibrate: measure the latency of a sample of architectures and fit the learned latency predictor
-   (its error on held-out architectures is reported);
-2. search: a study recorded in SQLite; the predictor, parameter count and peak memory are cheap cost
-   models, so a candidate predicted over the budget is recorded infeasible and never trained; the rest are
-   really trained (PyTorch) in a pool of worker processes;
-3. export: every Pareto-optimal model is trained again (seeded, so identically), exported to ONNX and a
-   state dict, its ONNX Runtime accuracy is computed on the held-out split and its latency re-measured from
-   the exported file; models whose re-measured latency breaks the budget are reported and not exported;
-4. report: ``report.html``, ``pareto.png``, ``trials.csv``, ``heldout.npz``, ``models/``.
+1. **supernet**: the ``mbv3`` stage space (elastic depth, kernel, expand ratio, width) is trained once on a
+   subset of Fashion-MNIST (:func:`archscout.supernet.train_supernet`, SPOS);
+2. **latency calibration**: architectures of the space are measured on this CPU (ONNX Runtime, batch 1, one
+   thread, paired with a reference network), a ``learned-latency`` predictor is fitted on them, and other
+   architectures, measured afterwards, tell how far it is off (the figure is in the report);
+3. **specialisation** for several latency budgets: each is a study over the supernet's sub-networks
+   (:class:`~archscout.supernet.SupernetEvaluator`: validation accuracy with inherited weights), with the
+   predictor as a cheap cost model, so a candidate predicted over the budget is never evaluated; each front is
+   exported by :func:`archscout.export.export_front` (ONNX parity, held-out accuracy with ONNX Runtime on
+   ``heldout.npz``, latency re-measured from the file; a model over its budget is reported, not exported);
+4. **from scratch**, for comparison: a short search whose every candidate is trained from scratch
+   (:class:`~archscout.training.TrainingEvaluator` on the same images, worker processes), under the middle
+   budget;
+5. **report**: ``report.html`` with the figures, ``summary.json``, ``study.db`` (every study), ``models/``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import os
-import sys
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import ConfigError
-from ..objectives import Constraint, Objective
-from .space import demo_builder, demo_space
+from ..errors import ConfigError, DataError, require
+from .settings import DemoSettings, auto_threads, busy_cores, usable_cores
+from .steps import Console, EagerFactory, calibrate, from_scratch, specialise, trial_row
 
 if TYPE_CHECKING:
+    from ..data import Splits
     from ..export import ExportedModel
-    from ..hardware.predictor import LearnedLatency
-    from ..space import Architecture
 
-__all__ = ["DemoSettings", "run_demo"]
+__all__ = ["DATA_HINT", "SPACE", "run_demo"]
+
+SPACE = "mbv3"
+RECAL_BATCHES = 1
+"""Batches of 256 training images that recompute each sub-network's batch-norm statistics (1 instead of the
+evaluator's 2: a sub-network's accuracy moved by < 0.01, the evaluation got a quarter cheaper)."""
+WARMUP, REPEATS = 20, 100
+"""Latency measurements: untimed runs, then timed runs (each paired with the reference network), median. At 30
+timed runs, a busy 2-core machine left a few measurements off by up to 2x, and such outliers both spoil the
+predictor's fit and count as its misses; at 100 the same architectures repeat within +-10 %."""
+DATA_HINT = ("the demo runs on Fashion-MNIST: 'apt-get install dataset-fashion-mnist' puts it in "
+             "/usr/share/datasets/fashion-mnist, or set $ARCHSCOUT_DATA to a folder holding it, or pass --data PATH "
+             "(an .npz file or a folder of the four IDX files)")
 
 
-@dataclass(frozen=True)
-class DemoSettings:
-    """Settings of :func:`run_demo` (all checked before any work starts).
+class _Clock:
+    """Wall time of each named step, in seconds."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.times: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.times[name] = round(time.perf_counter() - t0, 2)
+
+    def elapsed(self) -> float:
+        return round(time.perf_counter() - self.start, 2)
+
+
+def load_data(settings: DemoSettings) -> Splits:
+    """The demo's splits, or a one-line :class:`DataError` saying how to get the data.
+
+    Raises:
+        DataError: the dataset is missing or unreadable, or the subset sizes do not fit it.
+    """
+    from ..data import load_splits
+    from ..errors import UnknownNameError
+
+    try:
+        return load_splits(settings.data, train_subset=settings.train_subset, val_size=settings.val_size, seed=0)
+    except (DataError, UnknownNameError) as e:
+        msg = " ".join(str(e).split())
+        raise DataError(msg if "apt-get" in msg else f"{msg}; {DATA_HINT}") from None
+
+
+def _check_out(out: str) -> Path:
+    root = Path(out)
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"--out {out!r} is a file; give a folder")
+    for name in ("summary.json", "study.db"):
+        if (root / name).exists():
+            raise ConfigError(f"{out!r} already holds a demo run ({root / name}); choose another --out folder or "
+                              "delete it")
+    return root
+
+
+def run_demo(out: str | os.PathLike, settings: DemoSettings | None = None, progress: bool = True,
+             quiet: bool = False) -> dict[str, Any]:
+    """Run the demo into the folder ``out`` (created; it must not hold a demo run already).
 
     Args:
-        budget: trained trials of the search.
-        epochs: training epochs per trial.
-        workers: training processes.
-        calibration: architectures measured to fit the latency predictor.
-        latency_budget_ms: the constraint; ``None`` sets it to the median measured latency of the
-            calibration sample (so that about half of the space is over budget).
-        seed: seeds the search, the training and the calibration sample.
-        strategy: a multi-objective strategy name.
-    """
+        out: the output folder: ``report.html``, ``summary.json``, ``study.db``, ``heldout.npz``, ``fronts.png``,
+            ``predictor.png``, ``models/``, ``studies/``, ``supernet/``.
+        settings: :class:`DemoSettings` (default: the 10-minute defaults).
+        progress: progress bars on stderr.
+        quiet: no bars and no status lines (for scripts).
 
-    budget: int = 60
-    epochs: int = 6
-    workers: int = 2
-    calibration: int = 60
-    latency_budget_ms: float | None = None
-    seed: int = 0
-    strategy: str = "random"
-
-    def __post_init__(self) -> None:
-        for name in ("budget", "epochs", "workers", "calibration"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < (1 if name != "calibration" else 10):
-                raise ConfigError(f"{name} must be an integer >= {1 if name != 'calibration' else 10}, got {v!r}")
-        if self.latency_budget_ms is not None and not (self.latency_budget_ms > 0):
-            raise ConfigError(f"latency_budget_ms must be a positive number of ms, got {self.latency_budget_ms!r}")
-
-
-def _log(msg: str) -> None:
-    print(f"[archscout demo] {msg}", file=sys.stderr, flush=True)
-
-
-def run_demo(out: str, settings: DemoSettings | None = None, progress: bool = True) -> dict[str, Any]:
-    """Run the demo into folder ``out`` (created; must not already hold a demo study). Returns a summary.
+    Returns:
+        The summary (also written to ``out/summary.json``): ``elapsed_s``, ``steps`` (seconds per step),
+        ``settings``, ``data``, ``supernet``, ``latency``, ``predictor_validation`` (``within10``, ``mape``,
+        ``n``, ...), ``budgets``, ``specialised`` (per budget: ``front``, ``exported``, ``pick``, ...),
+        ``scratch``, ``exported`` (``"<budget folder>/<name>"`` of every exported model, under ``models/``).
 
     Raises:
         ConfigError: bad settings, or ``out`` already holds a demo run.
-        ConstraintError: the latency budget is below every architecture's predicted latency.
+        DataError: the dataset is missing (the message says how to get it) or too small for the settings.
+        OptionalDependencyError: torch, onnxruntime or matplotlib is missing.
+        ConstraintError: no sub-network is predicted within a latency budget.
     """
-    from ..hardware import create_cost_model
-    from ..nn import ModelFactory
-    from ..study import create_study
-    from ..training import TrainingEvaluator
-
-    s = settings or DemoSettings()
-    os.makedirs(os.path.join(out, "models"), exist_ok=True)
-    db = os.path.join(out, "study.db")
-    if os.path.exists(db):
-        raise ConfigError(f"{out!r} already holds a demo run ({db}); choose another --out folder or delete it")
-    t_start = time.perf_counter()
-    space = demo_space()
-    evaluator = TrainingEvaluator("digits", epochs=s.epochs, seed=s.seed, threads=1,
-                                  factory=ModelFactory(input_shape=(1, 8, 8), num_classes=10, seed=s.seed,
-                                                       builder=demo_builder))
-    factory = evaluator.factory
-    X_held, y_held = evaluator.heldout()
-    np.savez_compressed(os.path.join(out, "heldout.npz"), X=X_held, y=y_held)
-
-    # 1. calibration: measured latency of a seeded sample, learned predictor
-    meter = create_cost_model("measured-latency", device="cpu-ort", factory=factory, repeats=50, warmup=20)
-    rng = np.random.default_rng(s.seed + 10_000)
-    calib: list[Architecture] = []
-    seen: set[str] = set()
-    while len(calib) < s.calibration:
-        a = space.sample(rng)
-        if a.functional_hash() not in seen:
-            seen.add(a.functional_hash())
-            calib.append(a)
-    _log(f"calibrating: measuring {len(calib)} architectures on this CPU (ONNX Runtime, batch 1, 1 thread)")
-    lat = [meter.predict(a) for a in calib]
-    predictor = cast("LearnedLatency", create_cost_model("learned-latency", device="cpu-ort", factory=factory))
-    predictor.fit(calib, lat)
-    val = predictor.validation_report()
-    budget_ms = float(s.latency_budget_ms) if s.latency_budget_ms is not None else float(np.median(lat))
-    _log(f"latency predictor held-out error: {val.get('within10', float('nan')):.0%} within ±10 %, "
-         f"MAPE {val.get('mape', float('nan')):.1f} %; latency budget {budget_ms:.4f} ms")
-
-    # 2. search
-    study = create_study(
-        space,
-        objectives=[Objective("accuracy", "max"), Objective("latency_ms", "min", "ms")],
-        constraints=[Constraint("latency_ms", "<=", budget_ms)],
-        strategy=s.strategy, storage=db, seed=s.seed, name="demo",
-        cost_models={
-            "latency_ms": predictor,
-            "params_m": create_cost_model("params", factory=factory),
-            "peak_mem_mb": create_cost_model("peak_mem_mb", factory=factory),
-        },
-        metadata={"demo": {k: getattr(s, k) for k in s.__dataclass_fields__}, "latency_budget_ms": budget_ms},
-    )
-    _log(f"searching: {s.budget} trained trials, {s.workers} worker processes, recorded in {db}")
-    study.optimize(evaluator, budget=s.budget, executor="process", workers=s.workers, progress=progress)
-
-    # 3. export the front: train again, export, check with ONNX Runtime, re-measure, keep what meets the budget
-    rows: list[dict[str, Any]] = []
-    front = study.pareto_front()
-    if front:
-        from ..export import export_front
-
-        _log(f"exporting the front: {len(front)} models (train again, export, check with ONNX Runtime, re-measure)")
-        models = export_front(study, os.path.join(out, "models"), evaluator, heldout=(X_held, y_held), device=meter,
-                              latency_budget_ms=budget_ms, summary_file=None, on_model=_log_model)
-        rows = [m.to_dict() for m in models]
-    exported = [r for r in rows if r["exported"]]
-
-    # 4. report
-    from ..reports.study_report import plot_pareto, write_html_report, write_trials_csv
-
-    write_trials_csv(study, os.path.join(out, "trials.csv"))
-    plot_pareto(study, os.path.join(out, "pareto.png"), x="latency_ms", y="accuracy",
-                remeasured={r["trial"]: r["latency_ms_measured"] for r in rows})
-    notes = [
-        f"Data: scikit-learn digits (8x8), split 60/20/20; accuracy is on the held-out test split saved as "
-        f"heldout.npz ({len(y_held)} images). Training: {s.epochs} epochs, SGD, seed {s.seed}, 1 thread per worker.",
-        f"Latency: this CPU, ONNX Runtime, batch 1, 1 thread, median of 50 runs. The search used a learned "
-        f"predictor fitted on {len(calib)} measured architectures (held-out: {val.get('within10', float('nan')):.0%} "
-        f"within ±10 %, MAPE {val.get('mape', float('nan')):.1f} %). Every front model was re-measured from its "
-        f"exported ONNX file.",
-        f"Budget: latency_ms <= {budget_ms:.4f} ms. {sum(not r['exported'] for r in rows)} front model(s) broke it "
-        "when re-measured and were not exported." if rows else "No feasible trial.",
-    ]
-    cols = ["name", "trial", "accuracy", "accuracy_study", "latency_ms_predicted", "latency_ms_measured",
-            "latency_spread_ms", "params_m", "peak_mem_mb", "exported", "arch"]
-    write_html_report(study, out, rows, cols, title="archscout demo: digits on this CPU", notes=notes)
-    elapsed = time.perf_counter() - t_start
-    summary = {
-        "out": out, "elapsed_s": elapsed, "latency_budget_ms": budget_ms, "predictor_validation": val,
-        "trials": {st: sum(t.state == st for t in study.trials) for st in ("complete", "failed", "infeasible")},
-        "front": rows, "exported": [r["name"] for r in exported],
-    }
-    with open(os.path.join(out, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=1, default=str)
-    _log(f"done in {elapsed:.0f} s: {len(exported)} Pareto models exported to {out}/models; open {out}/report.html")
+    s = settings if settings is not None else DemoSettings()
+    if not isinstance(s, DemoSettings):
+        raise ConfigError(f"settings must be a DemoSettings, got {type(s).__name__}")
+    console = Console(progress, quiet)
+    for module in ("torch", "onnxruntime"):
+        require(module, "nn")
+    require("matplotlib", "plot")
+    root = _check_out(os.fspath(out))
+    clock = _Clock()
+    with clock.step("data"):
+        splits = load_data(s)  # before any work: a missing dataset fails here, in one line
+    root.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        if quiet:
+            warnings.simplefilter("ignore")
+        summary = _run(root, s, splits, console, clock)
     return summary
 
 
-def _log_model(m: ExportedModel) -> None:
-    _log(f"  {m.name}: accuracy {m.accuracy:.3f} (study {m.accuracy_study:.3f}), latency predicted "
-         f"{m.latency_ms_predicted:.4f} ms, re-measured {m.latency_ms_measured:.4f} ms"
-         + ("" if m.exported else " > budget: not exported"))
+def _run(root: Path, s: DemoSettings, splits: Splits, console: Console, clock: _Clock) -> dict[str, Any]:
+    from ..hardware import LearnedLatency, MeasuredLatency
+    from ..supernet import SupernetEvaluator, train_supernet
+
+    n_train, n_val, n_test = (len(splits.y_train), len(splits.y_val), len(splits.y_test))
+    busy = busy_cores() if s.threads is None else None
+    threads = s.threads if s.threads is not None else auto_threads(busy)
+    held = "all" if s.heldout_size is None or s.heldout_size >= n_test else f"the first {s.heldout_size}"
+    console.log(f"data: {splits.name} ({'x'.join(map(str, splits.input_shape))}), {n_train} training and {n_val} "
+                f"validation images, {n_test} test images ({held} held out); output in {root}")
+
+    # 1. the supernet, trained once
+    sn_dir = root / "supernet"
+    why = "" if busy is None else f" (other processes keep {busy:.1f} of {usable_cores()} cores busy)"
+    console.log(f"step 1/5: training the {SPACE} supernet once: {s.epochs} epochs on {n_train} images, "
+                f"{threads} thread{'s' if threads > 1 else ''}{why}")
+    with clock.step("supernet"):
+        meta = train_supernet(SPACE, s.data, sn_dir, epochs=s.epochs, seed=s.seed, train_subset=s.train_subset,
+                              val_size=s.val_size, threads=threads, settings={"batch_size": s.batch_size},
+                              progress=console.bars)
+        ev = SupernetEvaluator(sn_dir, threads=threads, recal_batches=RECAL_BATCHES)
+        net = ev.supernet
+        acc_large = ev.evaluate(net.largest())["accuracy"]
+        acc_small = ev.evaluate(net.smallest())["accuracy"]
+    train_s = float(sum(h["time_s"] for h in meta["history"]))
+    console.log(f"  supernet trained in {clock.times['supernet']:.0f} s; validation accuracy with inherited weights: "
+                f"largest sub-network {acc_large:.4f}, smallest {acc_small:.4f}")
+    X_test, y_test = ev.heldout()  # the same test split as `splits` (same data, sizes and split seed)
+    n_held = len(y_test) if s.heldout_size is None else min(s.heldout_size, len(y_test))
+    X_held, y_held = np.ascontiguousarray(X_test[:n_held], dtype=np.float32), np.asarray(y_test[:n_held])
+    np.savez_compressed(root / "heldout.npz", X=X_held, y=y_held)
+
+    # 2. latency: measure, fit the predictor, judge it on architectures measured afterwards
+    meter = MeasuredLatency("cpu-ort", factory=ev.factory, input_shape=ev.input_shape, warmup=WARMUP,
+                            repeats=REPEATS, cache_path=sn_dir / "latency-cpu-ort.json")
+    predictor = LearnedLatency("cpu-ort", factory=EagerFactory(ev.factory), input_shape=ev.input_shape, seed=s.seed)
+    console.log(f"step 2/5: latency on this CPU (ONNX Runtime, batch 1, 1 thread): measuring {s.calibration} "
+                f"architectures to fit the predictor, then {s.calibration_test} others to test it")
+    with clock.step("calibration"):
+        cal = calibrate(net, meter, predictor, s.calibration, s.calibration_test, s.seed, console)
+    pv = cal.validation
+    console.log(f"  predictor on {pv['n']} held-out architectures: {pv['within10']:.0%} within ±10 %, MAPE "
+                f"{pv['mape']:.1f} %; sub-networks span {cal.smallest_ms:.3f}-{cal.largest_ms:.3f} ms")
+    if s.budgets_ms is not None:
+        budgets = list(s.budgets_ms)
+    else:
+        budgets = [round(cal.smallest_ms + f * (cal.largest_ms - cal.smallest_ms), 3) for f in s.budget_fractions]
+
+    # 3. specialise for each budget, export each front
+    db = str(root / "study.db")
+    special: list[dict[str, Any]] = []
+    studies = {}
+    console.log(f"step 3/5: specialising the supernet for {len(budgets)} latency budgets "
+                f"({', '.join(f'{b:.3g}' for b in budgets)} ms): {s.search_budget} sub-network evaluations each "
+                f"({s.strategy}), then export")
+    for i, b in enumerate(budgets, 1):
+        name, folder = f"specialise-{i}", f"budget-{b:g}ms"
+        with clock.step(name):
+            study, row = specialise(ev, predictor, meter, b, evaluations=s.search_budget, strategy=s.strategy,
+                                    seed=s.seed, storage=db, name=name, models_dir=str(root / "models" / folder),
+                                    heldout=(X_held, y_held), console=console, on_model=_model_line(console))
+        row.update(folder=folder, all=[trial_row(t) for t in study.trials])
+        special.append(row)
+        studies[name] = study
+        pick = row["pick"]
+        console.log(f"  budget {b:.3g} ms: {row['trials'].get('complete', 0)} evaluated, "
+                    f"{row['trials'].get('infeasible', 0)} predicted over budget (not evaluated); "
+                    + (f"pick {pick['name']}: held-out accuracy {pick['accuracy']:.4f}, "
+                       f"{pick['latency_ms_measured']:.3f} ms re-measured" if pick else "nothing exported"))
+
+    # 4. from scratch, at the middle budget
+    mid = budgets[len(budgets) // 2]
+    console.log(f"step 4/5: for comparison, a search ({s.scratch_strategy}) that trains {s.scratch_trials} candidates "
+                f"from scratch ({s.scratch_epochs} epoch(s) on the same {n_train} images, {s.workers} worker "
+                f"processes) under {mid:.3g} ms")
+    with clock.step("scratch"):
+        scratch_splits = dataclasses.replace(splits, X_test=X_held, y_test=y_held)
+        scratch_study, scratch = from_scratch(
+            ev.space, scratch_splits, ev.factory, predictor, meter, mid, trials=s.scratch_trials,
+            epochs=s.scratch_epochs, workers=s.workers, strategy=s.scratch_strategy, seed=s.seed, storage=db,
+            name="scratch", console=console)
+    scratch["strategy"] = s.scratch_strategy
+    studies["scratch"] = scratch_study
+    best = scratch["best"]
+    console.log("  from scratch: " + (f"best by validation {best['val_accuracy']:.4f}, held-out "
+                                      f"{best['accuracy']:.4f}, {best['latency_ms_measured']:.3f} ms"
+                                      if best else "no feasible trial") + f" in {scratch['wall_s']:.0f} s")
+
+    # 5. report
+    console.log("step 5/5: writing the report")
+    summary: dict[str, Any] = {
+        "out": str(root), "settings": s.to_dict(),
+        "threads": threads, "busy_cores_at_start": busy,
+        "data": {"name": splits.name, "spec": s.data, "train": n_train, "val": n_val, "test": n_held,
+                 "test_split": n_test,
+                 "input_shape": list(splits.input_shape)},
+        "supernet": {"space": SPACE, "method": meta["settings"]["method"], "epochs": meta["settings"]["epochs"],
+                     "train_s": round(train_s, 2), "time_s": clock.times["supernet"], "options": meta["supernet"],
+                     "accuracy_largest": acc_large, "accuracy_smallest": acc_small,
+                     "largest": str(net.largest()), "smallest": str(net.smallest()), "folder": "supernet"},
+        "latency": {"device": "cpu-ort", "smallest_ms": cal.smallest_ms, "largest_ms": cal.largest_ms,
+                    "measurements": meter.n_measured},
+        "predictor_validation": cal.to_dict(),
+        "export_check": _export_check(special),
+        "budgets": budgets,
+        "specialised": special,
+        "scratch": scratch,
+        "exported": [f"{sp['folder']}/{r['name']}" for sp in special for r in sp["exported"] if r["exported"]],
+    }
+    with clock.step("report"):
+        _write_report(root, summary, studies)
+    summary["steps"] = dict(clock.times)
+    summary["elapsed_s"] = clock.elapsed()
+    from .report import write_demo_html
+
+    write_demo_html(str(root), summary)
+    with open(root / "summary.json", "w", encoding="utf-8") as f:
+        json.dump(summary, f, indent=1, default=str)
+    return summary
+
+
+def _export_check(special: list[dict[str, Any]]) -> dict[str, Any]:
+    """The predictor against the latency re-measured from each exported file (every front model of every budget,
+    exported or not): :func:`archscout.hardware.latency_metrics` plus the points ``[predicted, re-measured]``."""
+    from ..hardware import latency_metrics
+
+    pts = [[r["latency_ms_predicted"], r["latency_ms_measured"]] for sp in special for r in sp["exported"]
+           if r["latency_ms_predicted"] is not None]
+    if not pts:
+        return {"n": 0, "points": []}
+    return {**latency_metrics([p for p, _ in pts], [m for _, m in pts]), "points": pts}
+
+
+def _model_line(console: Console) -> Any:
+    def line(m: ExportedModel) -> None:
+        verdict = "exported" if m.exported else f"over the budget of {m.latency_budget_ms:.3f} ms: not exported"
+        console.log(f"    {m.name}: held-out accuracy {m.accuracy:.4f} (validation {m.accuracy_study:.4f}), latency "
+                    f"predicted {m.latency_ms_predicted or float('nan'):.3f} ms, re-measured "
+                    f"{m.latency_ms_measured:.3f} ms: {verdict}")
+
+    return line
+
+
+def _write_report(root: Path, summary: dict[str, Any], studies: dict[str, Any]) -> None:
+    """The figures, and each study's own page (``studies/<name>/``: report, Pareto plot, trials.csv)."""
+    from ..reports.study_report import plot_pareto, write_html_report, write_trials_csv
+    from .report import plot_fronts, plot_predictor
+
+    plot_fronts(summary["specialised"], summary["scratch"], str(root / "fronts.png"))
+    plot_predictor(summary["predictor_validation"]["points"], summary["predictor_validation"],
+                   str(root / "predictor.png"), exported=summary["export_check"]["points"])
+    by_name = {sp["name"]: sp for sp in summary["specialised"]}
+    for name, study in studies.items():
+        folder = root / "studies" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        write_trials_csv(study, str(folder / "trials.csv"))
+        sp = by_name.get(name)
+        rows = sp["exported"] if sp else summary["scratch"]["front"]
+        y = "accuracy" if sp else "val_accuracy"
+        plot_pareto(study, str(folder / "pareto.png"), x="latency_ms", y=y,
+                    remeasured={r["trial"]: r["latency_ms_measured"] for r in rows if "latency_ms_measured" in r})
+        if sp:
+            cols = ["name", "trial", "accuracy", "accuracy_study", "latency_ms_predicted", "latency_ms_measured",
+                    "latency_spread_ms", "params_m", "exported", "arch"]
+            notes = [f"Specialisation of the supernet for latency_ms <= {sp['budget_ms']:g} ms: accuracy is the "
+                     "validation accuracy with inherited weights, latency_ms the learned predictor's (candidates "
+                     "predicted over the budget were not evaluated). The table is the exported front: accuracy "
+                     "there is the held-out accuracy with ONNX Runtime, latency re-measured from the ONNX file."]
+        else:
+            cols = ["trial", "val_accuracy", "accuracy", "latency_ms", "train_time_s", "arch"]
+            notes = ["From-scratch comparison: every candidate trained by a TrainingEvaluator; val_accuracy is the "
+                     "validation accuracy (the objective), accuracy the held-out test accuracy, latency_ms the "
+                     "learned predictor's."]
+        write_html_report(study, str(folder), rows, cols, title=f"archscout demo: study {name}", notes=notes,
+                          front_title="Pareto front" if sp is None else "Pareto front and exported models")
