@@ -227,3 +227,16 @@ def test_postgres_lock_timeout(postgres_url):
     finally:
         impatient.close()
         s.close()
+
+
+@pytest.mark.parametrize("url,masked", [
+    ("sqlite:////tmp/abs.db", "sqlite:////tmp/abs.db"),
+    ("sqlite:///runs/rel.db", "sqlite:///runs/rel.db"),
+    ("runs/search.db", "runs/search.db"),
+    ("postgresql://me:secret@host:5432/db", "postgresql://me:***@host:5432/db"),
+    ("postgresql://host/db?user=me&password=secret", "postgresql://host/db?user=me&password=***"),
+])
+def test_mask_url_hides_passwords_and_leaves_other_urls_as_they_are(url, masked):
+    from archscout.storage.base import mask_url
+
+    assert mask_url(url) == masked

@@ -70,6 +70,8 @@ def mask_url(url: str) -> str:
         parts = urlsplit(url)
     except ValueError:
         return re.sub(r"(?i)(password=)[^&\s]*", r"\1***", url)
+    if "@" not in parts.netloc and not re.search(r"(?i)(^|&)password=", parts.query):
+        return url  # nothing to hide (and urlunsplit would rewrite sqlite:////abs.db as sqlite://abs.db)
     netloc = parts.netloc
     if "@" in netloc:
         user, _, host = netloc.rpartition("@")
