@@ -4,8 +4,11 @@ each parses one flag's text or raises ``argparse.ArgumentTypeError`` with the re
 from __future__ import annotations
 
 import argparse
+import json
+from collections.abc import Sequence
+from typing import Any
 
-__all__ = ["int_at_least", "non_negative_float", "non_negative_int", "positive_float", "positive_int"]
+__all__ = ["int_at_least", "key_values", "non_negative_float", "non_negative_int", "positive_float", "positive_int"]
 
 
 def int_at_least(low: int):
@@ -44,3 +47,24 @@ def positive_float(text: str) -> float:
     if not 0 < v < float("inf"):
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
     return v
+
+
+def key_values(items: Sequence[str] | None, example: str = "C=8") -> dict[str, Any]:
+    """Repeated ``--option KEY=VALUE`` flags as a dict; a value is read as JSON when it parses, else kept as a
+    string.
+
+    Raises:
+        ConfigError: an item without ``=`` or without a key.
+    """
+    from .errors import ConfigError
+
+    out: dict[str, Any] = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--option needs KEY=VALUE (e.g. {example}), got {item!r}")
+        try:
+            out[key.strip()] = json.loads(value)
+        except ValueError:
+            out[key.strip()] = value
+    return out

@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
-from ._argtypes import int_at_least, non_negative_float, non_negative_int, positive_float, positive_int
+from ._argtypes import int_at_least, key_values, non_negative_float, non_negative_int, positive_float, positive_int
 from ._version import __version__
 from .errors import ArchscoutError, ConfigError
 from .runs import RunSettings, SearchConfig, benchmark_params, build_benchmark, resume_search, run_search, start_search
@@ -210,7 +210,8 @@ def _overrides(ns: argparse.Namespace) -> dict[str, dict[str, Any]]:
                       "direction": ns.direction, "arch_column": ns.arch_column, "cost_table": ns.cost_table,
                       "cost_column": ns.cost_column, "space": ns.space if tabular else None,
                       "hash_rule": ns.hash_rule},
-        "space": {"name": None if tabular else ns.space, "builder": ns.builder, "options": _options(ns.option)},
+        "space": {"name": None if tabular else ns.space, "builder": ns.builder,
+                  "options": key_values(ns.option) or None},
         "data": {"data": ns.data, "train_subset": ns.train_subset, "val_size": ns.val_size},
         "training": {"epochs": ns.epochs, "batch_size": ns.batch_size, "optimizer": ns.optimizer, "lr": ns.lr,
                      "augment": ns.augment},
@@ -219,22 +220,6 @@ def _overrides(ns: argparse.Namespace) -> dict[str, dict[str, Any]]:
         "execution": {"executor": ns.executor, "workers": ns.workers, "replay_time_scale": ns.replay_time_scale,
                       "timeout_s": ns.timeout_s, "retries": ns.retries, "address": ns.address},
     }
-
-
-def _options(items: Sequence[str] | None) -> dict[str, Any] | None:
-    """``--option KEY=VALUE`` flags as a dict (values read as JSON when they parse, else strings), or None."""
-    if not items:
-        return None
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--option needs KEY=VALUE (e.g. C=8), got {item!r}")
-        try:
-            out[key.strip()] = json.loads(value)
-        except ValueError:
-            out[key.strip()] = value
-    return out
 
 
 def _say(ns: argparse.Namespace, msg: str) -> None:

@@ -667,20 +667,11 @@ def resume_search(storage: str, name: str | None = None, *, on_stale: str = "req
         StorageError: the storage is missing or not a storage. ConfigError: the study was not started by a
         search (it does not record how to evaluate), or an override is invalid.
     """
-    from .storage import create_storage
     from .study import load_study
 
-    if isinstance(storage, str) and "://" not in storage and not os.path.exists(storage):
-        from .errors import StorageError
-
-        raise StorageError(f"storage file {storage!r} does not exist; check the path")
-    store = create_storage(storage)
-    try:
-        has_costs = bool(store.study_config(store.resolve_name(name)).get("cost_models"))
-    finally:
-        store.close()
-    # a study that screens by cost gets its cost models back from the header (a predictor refitted on its data)
-    study = load_study(storage, name, on_stale=on_stale, cost_models="stored" if has_costs else None, replay=replay)
+    # a study that screens by cost gets its cost models back from the header (a predictor refitted on its data);
+    # a header without any gives none
+    study = load_study(storage, name, on_stale=on_stale, cost_models="stored", replay=replay)
     stored = study.config.get("metadata", {}).get("run") or {}
     if not stored:
         raise ConfigError(

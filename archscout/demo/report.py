@@ -56,13 +56,7 @@ def plot_fronts(special: Sequence[Mapping[str, Any]], scratch: Mapping[str, Any]
     bx.set_xlabel("latency_ms (re-measured from the exported ONNX file)")
     bx.set_ylabel("held-out accuracy (ONNX Runtime, heldout.npz)")
     bx.set_title("Exported models, checked")
-    for axis in (ax, bx):
-        axis.grid(alpha=0.3)
-        axis.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, (ax, bx), path, fontsize=7, loc="lower right")
 
 
 def plot_predictor(points: Mapping[str, Any], validation: Mapping[str, Any], path: str,
@@ -92,8 +86,14 @@ def plot_predictor(points: Mapping[str, Any], validation: Mapping[str, Any], pat
     ax.set_title(f"learned-latency on held-out architectures: {validation['within10']:.0%} within ±10 %,\n"
                  f"MAPE {validation['mape']:.1f} % (n = {validation['n']}, fitted on {validation['n_train']})",
                  fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left")
+    return _save(plt, fig, (ax,), path, fontsize=8, loc="upper left")
+
+
+def _save(plt: Any, fig: Any, axes: Sequence[Any], path: str, fontsize: int, loc: str) -> str:
+    """Grid and legend on each of ``axes``, then ``fig`` written to ``path`` (110 dpi) and closed; returns ``path``."""
+    for axis in axes:
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=fontsize, loc=loc)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

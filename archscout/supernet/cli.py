@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .._argtypes import int_at_least, non_negative_float, non_negative_int, positive_float, positive_int
+from .._argtypes import int_at_least, key_values, non_negative_float, non_negative_int, positive_float, positive_int
 from .fewshot import BASES
 from .train import DIFF_METHODS, METHODS
 
@@ -37,16 +37,7 @@ def cmd_train(ns: argparse.Namespace) -> int:
     settings = {k: getattr(ns, k) for k in ("batch_size", "lr", "sampling") if getattr(ns, k) is not None}
     if ns.augment is not None:
         settings["augment"] = ns.augment == "on"
-    options: dict[str, Any] = {}
-    for item in ns.option or ():
-        key, sep, value = item.partition("=")
-        if not sep:
-            from ..errors import ConfigError
-            raise ConfigError(f"--option needs KEY=VALUE (e.g. C=16), got {item!r}")
-        try:
-            options[key.strip()] = json.loads(value)
-        except ValueError:
-            options[key.strip()] = value
+    options = key_values(ns.option, "C=16")
     search = {"arch_lr": ns.arch_lr, "arch_weight_decay": ns.arch_weight_decay, "arch_fraction": ns.arch_fraction,
               "order": ns.order, "partial_k": ns.partial_k, "warmup_epochs": ns.warmup_epochs,
               "skip_limit": ns.skip_limit, "latency_weight": ns.latency_weight,
