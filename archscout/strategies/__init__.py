@@ -10,7 +10,7 @@ from typing import Any
 
 from .._registry import Registry
 from ..errors import ConfigError
-from . import auto, mcts, mobo, model_based, multifidelity, nsga2, optuna_adapter, reinforce, simple
+from . import auto, marl, mcts, mobo, model_based, multifidelity, nsga2, optuna_adapter, reinforce, simple
 from .base import Capabilities, Strategy
 from .simple import LocalSearch, RandomSearch, RegularizedEvolution
 
@@ -35,7 +35,7 @@ def register_strategy(cls: type[Strategy]) -> type[Strategy]:
     return cls
 
 
-for _mod in (simple, model_based, mobo, mcts, reinforce, nsga2, multifidelity, optuna_adapter, auto):
+for _mod in (simple, model_based, mobo, mcts, reinforce, marl, nsga2, multifidelity, optuna_adapter, auto):
     for _cls in _mod.STRATEGY_CLASSES:
         register_strategy(_cls)
 
