@@ -13,6 +13,7 @@ chosen strategy, which fantasises their outcomes while it chooses the next candi
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from ..errors import ConfigError
@@ -23,23 +24,39 @@ __all__ = ["STRATEGY_CLASSES", "Auto"]
 
 
 class Auto(Strategy):
-    """The default: ``mobo`` for several objectives, model-based ``asha`` with fidelities, else ``smbo``."""
+    """The default: ``mobo`` for several objectives, model-based ``asha`` with fidelities, else ``smbo``.
+
+    Args:
+        settings: optional parameters for the strategy ``auto`` picks, per choice, e.g.
+            ``{"smbo": {"beta": 1.0}, "mobo": {"pool_size": 200}}``; the defaults need none.
+
+    Raises:
+        ConfigError: ``settings`` names another strategy or a parameter that strategy does not take.
+    """
 
     name = "auto"
     capabilities = Capabilities(multi_objective=True, fidelities=True)
+    CHOICES = ("mobo", "asha", "smbo")
 
-    def __init__(self, space, objectives=None, constraints=(), seed=None, dedup=True) -> None:
+    def __init__(self, space, objectives=None, constraints=(), seed=None, dedup=True,
+                 settings: dict[str, dict[str, Any]] | None = None) -> None:
         super().__init__(space, objectives, constraints, seed, dedup)
+        self.settings = _check_settings(settings)
         self._inner: Strategy | None = None
         self._choice: dict[str, Any] | None = None
 
     def choose(self) -> dict[str, Any]:
         """The strategy config ``auto`` runs given what is known now."""
         if len(self.objectives) > 1:
-            return {"name": "mobo"}
-        if self.fidelities is not None and len(self.fidelities) > 1:
-            return {"name": "asha"}
-        return {"name": "smbo"}
+            name = "mobo"
+        elif self.fidelities is not None and len(self.fidelities) > 1:
+            name = "asha"
+        else:
+            name = "smbo"
+        return {"name": name, **self.settings.get(name, {})}
+
+    def _params(self) -> dict[str, Any]:
+        return {"settings": {k: dict(v) for k, v in self.settings.items()}} if self.settings else {}
 
     def _build(self, choice: dict[str, Any]) -> Strategy:
         from . import create_strategy
@@ -106,6 +123,25 @@ class Auto(Strategy):
         self._choice = dict(state["choice"])
         self._inner = self._build(self._choice)
         self._inner.load_state_dict(state["inner"])
+
+
+def _check_settings(settings: Any) -> dict[str, dict[str, Any]]:
+    if settings is None:
+        return {}
+    if not isinstance(settings, dict) or not all(isinstance(v, dict) for v in settings.values()):
+        raise ConfigError(f"settings must map a strategy name to its parameters, e.g. {{'smbo': {{'beta': 1.0}}}}, "
+                          f"got {settings!r}")
+    from . import STRATEGIES
+
+    for name, params in settings.items():
+        if name not in Auto.CHOICES:
+            raise ConfigError(f"auto chooses among {list(Auto.CHOICES)}; settings name {name!r}")
+        accepted = inspect.signature(STRATEGIES.get(name).__init__).parameters
+        unknown = sorted(set(params) - set(accepted) | ({"space", "objectives", "constraints", "seed", "dedup"}
+                                                         & set(params)))
+        if unknown:
+            raise ConfigError(f"settings for {name!r}: unknown or reserved parameters {unknown}")
+    return {k: dict(v) for k, v in settings.items()}
 
 
 STRATEGY_CLASSES = [Auto]

@@ -90,16 +90,23 @@ class LocalSearch(Strategy):
     finishes the neighbourhood and moves to the best neighbour. When no neighbour beats the current
     architecture it restarts from a random one. A neighbour that is pending (here or elsewhere) is waited
     for before the search moves; meanwhile proposals are random.
+
+    Args:
+        first_improvement: move at the first better neighbour (True) or to the best of the neighbourhood.
+        n_init: random architectures evaluated before each walk (at the start and after each local optimum);
+            the walk starts from the best of them (as NASLib's ``num_init``); 1 starts from the first one.
     """
 
     name = "ls"
 
     def __init__(self, space, objectives=None, constraints=(), seed=None, dedup=True,
-                 first_improvement: bool = True) -> None:
+                 first_improvement: bool = True, n_init: int = 1) -> None:
         super().__init__(space, objectives, constraints, seed, dedup)
         if not isinstance(first_improvement, bool):
             raise ConfigError(f"first_improvement must be true or false, got {first_improvement!r}")
         self.first_improvement = first_improvement
+        self.n_init = check_int("n_init", n_init, 1)
+        self._init: list[tuple[Architecture, float]] = []
         self._scores: dict[str, float] = {}
         self._current: tuple[Architecture, float] | None = None
         self._queue: list[Architecture] = []
@@ -115,7 +122,13 @@ class LocalSearch(Strategy):
     def _observe(self, candidate: Candidate, result: Result) -> None:
         s = self.score(result)
         self._scores[candidate.arch.functional_hash()] = s
-        if self._current is None or (self.first_improvement and s > self._current[1]):
+        if self._current is None:
+            self._init.append((candidate.arch, s))
+            if len(self._init) >= self.n_init:
+                best = max(range(len(self._init)), key=lambda i: self._init[i][1])
+                self._move(*self._init[best])
+                self._init = []
+        elif self.first_improvement and s > self._current[1]:
             self._move(candidate.arch, s)
         self._advance()
 
@@ -149,7 +162,10 @@ class LocalSearch(Strategy):
             self._move(best, best_s)
 
     def _params(self) -> dict[str, Any]:
-        return {"first_improvement": self.first_improvement}
+        out: dict[str, Any] = {"first_improvement": self.first_improvement}
+        if self.n_init != 1:
+            out["n_init"] = self.n_init
+        return out
 
     def _state(self) -> dict[str, Any]:
         return {
@@ -157,6 +173,7 @@ class LocalSearch(Strategy):
             "current": None if self._current is None else [str(self._current[0]), score_to_json(self._current[1])],
             "queue": [str(a) for a in self._queue],
             "neighbors": [str(a) for a in self._neighbors],
+            **({"init": [[str(a), score_to_json(v)] for a, v in self._init]} if self._init else {}),
         }
 
     def _load_state(self, state: dict[str, Any]) -> None:
@@ -166,6 +183,7 @@ class LocalSearch(Strategy):
         self._current = None if cur is None else (p(cur[0]), score_from_json(cur[1]))
         self._queue = [p(a) for a in state["queue"]]
         self._neighbors = [p(a) for a in state["neighbors"]]
+        self._init = [(p(a), score_from_json(v)) for a, v in state.get("init", [])]
 class Replay(Strategy):
     """Proposes given architectures in order, then random ones (as Optuna's ``enqueue_trial``).
 
