@@ -1,5 +1,6 @@
 """Built-in spaces: ``nb201`` (NAS-Bench-201 cells), ``mbv3`` (MobileNetV3 / OFA-style stages),
-``transnas-micro`` / ``transnas-macro`` (TransNAS-Bench-101) and ``nbgraph`` (NAS-Bench-Graph)."""
+``transnas-micro`` / ``transnas-macro`` (TransNAS-Bench-101), ``nbgraph`` (NAS-Bench-Graph) and ``systolic``
+(systolic-array accelerators, searched alone or joined to a network space for co-design)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ from collections.abc import Sequence
 from .cell import Cell
 from .digit_cell import DigitCell
 from .linkops import NBGRAPH_LINKS, NBGRAPH_OPS, LinkOps
-from .params import Ordinal
+from .params import Choice, Ordinal, Param
 from .registry import register_space
 from .skeleton import Skeleton
 from .space import Space
 from .stages import Stages
 
-__all__ = ["NB201_OPS", "TRANSNAS_MICRO_OPS", "mbv3", "nb201", "nbgraph", "transnas_macro", "transnas_micro"]
+__all__ = ["ACCELERATOR_PARAMS", "NB201_OPS", "TRANSNAS_MICRO_OPS", "accelerator_params", "mbv3", "nb201", "nbgraph",
+           "systolic", "transnas_macro", "transnas_micro"]
 
 NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 # TransNAS-Bench-101 micro op digits 0 to 3: zero, identity, ReLU-conv1x1-BN, ReLU-conv3x3-BN (NB201's ops)
@@ -83,3 +85,49 @@ def nbgraph(ops: Sequence[str] = NBGRAPH_OPS) -> Space:
     ``ops=NBGRAPH_PROTEINS_OPS`` gives the 5-op ogbn-proteins space (5,616 architectures; 2,021 classes).
     See :class:`~archscout.space.linkops.LinkOps`."""
     return Space({"gnn": LinkOps(links=NBGRAPH_LINKS, ops=tuple(ops), identity="skip")}, name="nbgraph")
+
+
+ACCELERATOR_PARAMS = ("rows", "cols", "dataflow", "ifmap_sram_kb", "filter_sram_kb", "ofmap_sram_kb", "bandwidth")
+"""The parameters of an accelerator design, as ``archscout.hardware.Accelerator`` reads them from an architecture."""
+
+
+def accelerator_params(
+    prefix: str = "",
+    rows: Sequence[int] = (8, 16, 32, 64, 128),
+    cols: Sequence[int] = (8, 16, 32, 64, 128),
+    dataflows: Sequence[str] = ("os", "ws", "is"),
+    ifmap_sram_kb: Sequence[int] = (32, 64, 128, 256, 512),
+    filter_sram_kb: Sequence[int] = (32, 64, 128, 256, 512),
+    ofmap_sram_kb: Sequence[int] = (16, 32, 64, 128, 256),
+    bandwidth: Sequence[int] = (4, 8, 16, 32, 64),
+) -> dict[str, Param]:
+    """The parameters of a systolic-array design, named ``prefix + name`` for each of :data:`ACCELERATOR_PARAMS`:
+    array rows and columns (PEs), dataflow (output-, weight- or input-stationary), SRAM sizes of the three
+    operand buffers (KB) and DRAM bandwidth (words per cycle). Join them to a network space's parameters for
+    co-design (``archscout.hardware.joint_space``); a prefix keeps two accelerators apart (``"acc0_"``)."""
+    return {
+        f"{prefix}rows": Ordinal(list(rows)),
+        f"{prefix}cols": Ordinal(list(cols)),
+        f"{prefix}dataflow": Choice(list(dataflows)),
+        f"{prefix}ifmap_sram_kb": Ordinal(list(ifmap_sram_kb)),
+        f"{prefix}filter_sram_kb": Ordinal(list(filter_sram_kb)),
+        f"{prefix}ofmap_sram_kb": Ordinal(list(ofmap_sram_kb)),
+        f"{prefix}bandwidth": Ordinal(list(bandwidth)),
+    }
+
+
+@register_space("systolic")
+def systolic(
+    rows: Sequence[int] = (8, 16, 32, 64, 128),
+    cols: Sequence[int] = (8, 16, 32, 64, 128),
+    dataflows: Sequence[str] = ("os", "ws", "is"),
+    ifmap_sram_kb: Sequence[int] = (32, 64, 128, 256, 512),
+    filter_sram_kb: Sequence[int] = (32, 64, 128, 256, 512),
+    ofmap_sram_kb: Sequence[int] = (16, 32, 64, 128, 256),
+    bandwidth: Sequence[int] = (4, 8, 16, 32, 64),
+) -> Space:
+    """Systolic-array accelerators: rows x columns of PEs, dataflow, three SRAM sizes (KB) and DRAM bandwidth
+    (words per cycle); 5 x 5 x 3 x 5 x 5 x 5 x 5 = 46,875 designs by default. Evaluate them with
+    ``archscout.hardware.AcceleratorEvaluator`` on a workload (a SCALE-Sim topology or a traced network)."""
+    return Space(accelerator_params("", rows, cols, dataflows, ifmap_sram_kb, filter_sram_kb, ofmap_sram_kb,
+                                    bandwidth), name="systolic")
