@@ -454,11 +454,13 @@ def build_parser() -> argparse.ArgumentParser:
     from .dashboard.cli import add_dashboard_parser
     from .demo.cli import add_demo_parser
     from .hardware import add_latency_bench_parser
+    from .hardware.accel_cli import add_accel_parser
     from .supernet.cli import add_supernet_parser
 
     add_dashboard_parser(sub)
     add_demo_parser(sub)
     add_latency_bench_parser(sub)
+    add_accel_parser(sub)
     add_supernet_parser(sub)
 
     p = sub.add_parser("export", help="export a study's Pareto front: ONNX + state dict + JSON, each model checked "
