@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from .cell import Cell
 from .digit_cell import DigitCell
@@ -104,16 +105,15 @@ def accelerator_params(
     """The parameters of a systolic-array design, named ``prefix + name`` for each of :data:`ACCELERATOR_PARAMS`:
     array rows and columns (PEs), dataflow (output-, weight- or input-stationary), SRAM sizes of the three
     operand buffers (KB) and DRAM bandwidth (words per cycle). Join them to a network space's parameters for
-    co-design (``archscout.hardware.joint_space``); a prefix keeps two accelerators apart (``"acc0_"``)."""
-    return {
-        f"{prefix}rows": Ordinal(list(rows)),
-        f"{prefix}cols": Ordinal(list(cols)),
-        f"{prefix}dataflow": Choice(list(dataflows)),
-        f"{prefix}ifmap_sram_kb": Ordinal(list(ifmap_sram_kb)),
-        f"{prefix}filter_sram_kb": Ordinal(list(filter_sram_kb)),
-        f"{prefix}ofmap_sram_kb": Ordinal(list(ofmap_sram_kb)),
-        f"{prefix}bandwidth": Ordinal(list(bandwidth)),
+    co-design (``archscout.hardware.joint_space``); a prefix keeps two accelerators apart (``"acc0_"``). An empty
+    list leaves that parameter out of the space: the evaluator's base design decides it (e.g. ``bandwidth=()``
+    with the default base: no DRAM limit, SCALE-Sim's CALC mode)."""
+    options: dict[str, tuple[type[Choice] | type[Ordinal], Sequence[Any]]] = {
+        "rows": (Ordinal, rows), "cols": (Ordinal, cols), "dataflow": (Choice, dataflows),
+        "ifmap_sram_kb": (Ordinal, ifmap_sram_kb), "filter_sram_kb": (Ordinal, filter_sram_kb),
+        "ofmap_sram_kb": (Ordinal, ofmap_sram_kb), "bandwidth": (Ordinal, bandwidth),
     }
+    return {f"{prefix}{name}": kind(list(values)) for name, (kind, values) in options.items() if len(values)}
 
 
 @register_space("systolic")
