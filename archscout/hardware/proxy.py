@@ -169,13 +169,16 @@ class _ContextGP:
         ctx, rest = self._split(space)
         x = self._features(space, archs, rest)
         out = np.empty(len(archs))
+        groups: dict[tuple, list[int]] = {}
         for i, a in enumerate(archs):
-            model = self.models.get(tuple(a[n] for n in ctx))
+            groups.setdefault(tuple(a[n] for n in ctx), []).append(i)
+        for key, idx in groups.items():  # one batched prediction per context
+            model = self.models.get(key)
             if model is not None:
-                out[i] = model.predict(x[i : i + 1])[0]
+                out[idx] = model.predict(x[idx])
             else:
-                full = np.hstack([x[i : i + 1], self._features(space, [a], ctx)])
-                out[i] = self.fallback.predict(full)[0]
+                full = np.hstack([x[idx], self._features(space, [archs[i] for i in idx], ctx)])
+                out[idx] = self.fallback.predict(full)
         return out
 
 

@@ -7,6 +7,7 @@ conditional parameters. Also: rank normalisation of scores and a closed-form rid
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
@@ -17,7 +18,7 @@ from ..space.decisions import Ask, Decisions, decisions_of
 from ..space.params import Param
 from .surrogate import one_blas_thread
 
-__all__ = ["DecisionSpace", "Step", "fit_ridge", "normalized_scores"]
+__all__ = ["DecisionSpace", "Step", "fit_ridge", "normalized_scores", "rank_reward"]
 
 # One decision of a walk: (slot, chosen option index, allowed option indices or None when all are).
 Step = tuple[int, int, "tuple[int, ...] | None"]
@@ -168,6 +169,18 @@ def normalized_scores(scores: Sequence[float], kind: str = "rank") -> np.ndarray
     out = np.zeros(n)
     out[fin] = 0.5 if hi <= lo else (s[fin] - lo) / (hi - lo)
     return out
+
+
+def rank_reward(told: list[float], score: float) -> float:
+    """Insert ``score`` into the sorted list ``told`` (all scores told so far) and return its rank among them, in
+    ``[0, 1]`` (ties share a rank; 0.5 for the first): the scale-free reward of the policy-gradient strategies."""
+    bisect.insort(told, score)
+    n = len(told)
+    if n == 1:
+        return 0.5
+    lo = bisect.bisect_left(told, score)
+    hi = bisect.bisect_right(told, score)
+    return (lo + hi - 1) / (2.0 * (n - 1))
 
 
 def fit_ridge(x: np.ndarray, y: np.ndarray, alpha: float = 1.0) -> tuple[np.ndarray, float]:

@@ -31,7 +31,6 @@ it is told.
 
 from __future__ import annotations
 
-import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,7 +44,7 @@ from ..results import Candidate, Result
 from ..space import Architecture, Space
 from ..space.decisions import decisions_of
 from .base import Capabilities, Strategy, score_from_json, score_to_json
-from .decisions import DecisionSpace, Step
+from .decisions import DecisionSpace, Step, rank_reward
 
 __all__ = ["STRATEGY_CLASSES", "Agent", "MultiAgent"]
 
@@ -244,13 +243,7 @@ class MultiAgent(Strategy):
     # --- learning -------------------------------------------------------------------------------------
     def _reward(self, score: float) -> float:
         """Rank of ``score`` among all told scores (itself included), in ``[0, 1]``; ties share a rank."""
-        bisect.insort(self._scores, score)
-        n = len(self._scores)
-        if n == 1:
-            return 0.5
-        lo = bisect.bisect_left(self._scores, score)
-        hi = bisect.bisect_right(self._scores, score)
-        return (lo + hi - 1) / (2.0 * (n - 1))
+        return rank_reward(self._scores, score)
 
     def _log_prob(self, steps: list[Step]) -> float:
         total = 0.0

@@ -26,7 +26,7 @@ from ..errors import ConfigError
 from ..results import Candidate, Result
 from ..space import Architecture
 from .base import Capabilities, Strategy, score_from_json, score_to_json
-from .decisions import DecisionSpace, Step
+from .decisions import DecisionSpace, Step, rank_reward
 
 __all__ = ["STRATEGY_CLASSES", "Reinforce"]
 
@@ -108,13 +108,7 @@ class Reinforce(Strategy):
     # --- learning -------------------------------------------------------------------------------------
     def _reward(self, score: float) -> float:
         """Rank of ``score`` among all told scores (itself included), in ``[0, 1]``; ties share a rank."""
-        bisect.insort(self._scores, score)
-        n = len(self._scores)
-        if n == 1:
-            return 0.5
-        lo = bisect.bisect_left(self._scores, score)
-        hi = bisect.bisect_right(self._scores, score)
-        return (lo + hi - 1) / (2.0 * (n - 1))
+        return rank_reward(self._scores, score)
 
     def _observe(self, candidate: Candidate, result: Result) -> None:
         reward = self._reward(self.score(result))
