@@ -214,6 +214,7 @@ def plot(done: dict, spec: dict, strategies: list[str], path: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     s = strategies[0]
@@ -229,6 +230,7 @@ def plot(done: dict, spec: dict, strategies: list[str], path: str) -> None:
         ax.set_xlabel(p)
         ax.set_ylabel("NB201 CIFAR-10 validation accuracy (%)")
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.legend(fontsize=8)
         ax.set_title(f"{s}, seed 0: accuracy vs {p} (specs: {p} <= {spec[p]:.3g})", fontsize=9)
     fig.tight_layout()
