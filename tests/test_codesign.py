@@ -129,6 +129,17 @@ def test_systolic_cost_on_a_fixed_accelerator_and_in_a_joint_space_round_trips()
         SystolicCost("joules")
 
 
+def test_mbv3_networks_trace_into_depthwise_workloads_that_the_model_prices():
+    space = asc.create_space("mbv3")
+    arch = space.sample(np.random.default_rng(0))
+    layers = trace_workload(ModelFactory((3, 32, 32), num_classes=10)(arch), (3, 32, 32))
+    assert any(x.groups > 1 and x.groups == x.channels for x in layers)  # depthwise convolutions
+    assert layers[-1].ifmap_h == 1 and layers[-1].filter_h == 1  # the classifier as a GEMM
+    cost = SystolicCost("cycles", accelerator=Accelerator(rows=8, cols=8, dataflow="os"),
+                        factory=ModelFactory((3, 32, 32), num_classes=10))
+    assert cost.predict(arch) == simulate(Accelerator(rows=8, cols=8, dataflow="os"), layers).total["cycles"]
+
+
 def test_codesign_study_screens_designs_by_area_and_records_everything(tmp_path):
     space = joint_space({"": "nb201", "hw_": "systolic"})
 

@@ -68,7 +68,7 @@ def test_a_replaced_or_missing_proxy_file_is_a_clear_error(logged, tmp_path):
     fit = fit_proxy(asc.load_study(logged), "cycles", regressor="knn")
     path = fit.model.save(tmp_path / "p.joblib")
     cfg = fit.model.to_config()
-    fit_proxy(asc.load_study(logged), "area_mm2").model.save(path)  # replaced by another proxy
+    fit_proxy(asc.load_study(logged), "area_mm2", regressor="knn").model.save(path)  # replaced by another proxy
     with pytest.raises(DataError, match="changed since"):
         cost_model_from_config(cfg)
     with pytest.raises(ConfigError, match="predicts 'area_mm2'"):
@@ -79,7 +79,7 @@ def test_a_replaced_or_missing_proxy_file_is_a_clear_error(logged, tmp_path):
     with pytest.raises(DataError):
         ProxyCostModel(tmp_path / "junk.joblib")
     with pytest.raises(ConfigError, match="save the proxy first"):
-        fit_proxy(asc.load_study(logged), "cycles").model.to_config()
+        fit_proxy(asc.load_study(logged), "cycles", regressor="knn").model.to_config()
 
 
 def test_bad_fits_are_refused(logged):
@@ -96,4 +96,4 @@ def test_bad_fits_are_refused(logged):
     zeros = [(t.arch, 0.0) for t in study.trials[:20]]
     with pytest.raises(DataError, match="non-positive"):
         fit_proxy(zeros, "cycles")
-    assert fit_proxy(zeros, "cycles", log_target=False).report["rmse"] == 0.0
+    assert fit_proxy(zeros, "cycles", log_target=False, regressor="knn").report["rmse"] == 0.0
