@@ -66,7 +66,21 @@ COST_MODEL_SETTINGS = {
     "table-latency": lambda request: {"table": str(request.getfixturevalue("latency_table")), "column": "fpga_ms"},
     "table": lambda request: {"table": str(request.getfixturevalue("latency_table")), "column": "pixel3_ms",
                               "space": "nb201"},
+    "systolic": lambda request: _torch_model(metric="latency_ms", accelerator={"rows": 8, "cols": 8, "dataflow": "ws"}),
+    "proxy": lambda request: _proxy(request.getfixturevalue("tmp_path")),
 }
+
+
+def _proxy(tmp_path):
+    """A proxy fitted (k-nearest neighbours, fast) to 40 accelerator designs with a synthetic cost, saved."""
+    pytest.importorskip("sklearn")
+    from archscout.hardware.proxy import fit_proxy
+
+    space = asc.create_space("systolic")
+    rng = np.random.default_rng(0)
+    archs = list({space.sample(rng) for _ in range(40)})
+    fit = fit_proxy([(a, float(a["rows"] * a["cols"] + a["bandwidth"])) for a in archs], "cycles", regressor="knn")
+    return {"path": fit.model.save(tmp_path / "proxy.json"), "archs": space}
 
 
 @pytest.fixture(scope="module")

@@ -402,7 +402,14 @@ def test_bad_parameters_are_config_errors(name, params):
         create_cost_model(name, **params)
 
 
-def test_every_registered_cost_model_follows_the_contract(latency_table):
+def test_every_registered_cost_model_follows_the_contract(latency_table, tmp_path):
+    from archscout.hardware.proxy import fit_proxy
+
+    pytest.importorskip("sklearn")
+    systolic = asc.create_space("systolic")
+    designs = [systolic.sample(np.random.default_rng(i)) for i in range(12)]
+    proxy = fit_proxy([(d, 1.0 + d["rows"]) for d in designs], "cycles", regressor="knn").model
+    proxy.save(tmp_path / "p.json")
     clock = FakeClock()
     factory = TickFactory(clock)
     arch = TINY.make({"width": 1, "depth": 2})
@@ -417,12 +424,15 @@ def test_every_registered_cost_model_follows_the_contract(latency_table):
             list(TINY.enumerate()), _synthetic(TINY.enumerate())),
         "table-latency": create_cost_model("table-latency", device="nb201-fpga", table=latency_table),
         "table": create_cost_model("table", table=latency_table, column="raspi4_ms", space="nb201"),
+        "systolic": create_cost_model("systolic", metric="latency_ms", factory=conv,
+                                      accelerator={"rows": 4, "cols": 4, "dataflow": "os"}),
+        "proxy": create_cost_model("proxy", path=tmp_path / "p.json"),
     }
     assert set(built) == set(list_cost_models())
     nb_arch = asc.create_space("nb201").parse(NB201_ARCH0)
     for name, model in built.items():
         assert model.name == name and model.unit and isinstance(model.cheap, bool)
-        value = model.predict(nb_arch if name.startswith("table") else arch)
+        value = model.predict(nb_arch if name.startswith("table") else designs[0] if name == "proxy" else arch)
         assert np.isfinite(value) and value > 0
         cfg = model.to_config()
         assert cfg["name"] == name

@@ -54,7 +54,7 @@ def test_a_proxy_fitted_on_logged_designs_predicts_held_out_cycles(logged, tmp_p
     assert r["mape"] < 15.0 and r["kendall_tau"] > 0.8  # the benchmark shows the 500-design figure
     assert fit.test_predicted.shape == fit.test_actual.shape == (60,)
     # saved, rebuilt from its config, and used as a cheap cost model by a later study
-    path = fit.model.save(tmp_path / "cycles.joblib")
+    path = fit.model.save(tmp_path / "cycles.json")
     again = cost_model_from_config(fit.model.to_config())
     assert np.allclose(again.predict_many(fit.test_archs), fit.test_predicted)
     later = asc.create_study("systolic", objectives=[("cycles", "min")], constraints=["cycles<=1e12"],
@@ -66,7 +66,7 @@ def test_a_proxy_fitted_on_logged_designs_predicts_held_out_cycles(logged, tmp_p
 
 def test_a_replaced_or_missing_proxy_file_is_a_clear_error(logged, tmp_path):
     fit = fit_proxy(asc.load_study(logged), "cycles", regressor="knn")
-    path = fit.model.save(tmp_path / "p.joblib")
+    path = fit.model.save(tmp_path / "p.json")
     cfg = fit.model.to_config()
     fit_proxy(asc.load_study(logged), "area_mm2", regressor="knn").model.save(path)  # replaced by another proxy
     with pytest.raises(DataError, match="changed since"):
@@ -74,10 +74,14 @@ def test_a_replaced_or_missing_proxy_file_is_a_clear_error(logged, tmp_path):
     with pytest.raises(ConfigError, match="predicts 'area_mm2'"):
         ProxyCostModel(path, metric="cycles")
     with pytest.raises(DataError, match="does not exist"):
-        ProxyCostModel(tmp_path / "none.joblib")
-    (tmp_path / "junk.joblib").write_text("not a proxy")
+        ProxyCostModel(tmp_path / "none.json")
+    (tmp_path / "junk.json").write_text("not a proxy")
     with pytest.raises(DataError):
-        ProxyCostModel(tmp_path / "junk.joblib")
+        ProxyCostModel(tmp_path / "junk.json")
+    from sklearn.neighbors import KNeighborsRegressor
+
+    with pytest.raises(ConfigError, match="only proxies with a named regressor"):
+        fit_proxy(asc.load_study(logged), "cycles", regressor=KNeighborsRegressor()).model.save(tmp_path / "x.json")
     with pytest.raises(ConfigError, match="save the proxy first"):
         fit_proxy(asc.load_study(logged), "cycles", regressor="knn").model.to_config()
 

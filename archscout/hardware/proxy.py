@@ -19,6 +19,7 @@ scikit-learn is imported when a proxy is fitted or loaded (``pip install 'archsc
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import time
@@ -29,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from .._validate import check_int, check_number
-from ..errors import ConfigError, DataError, require
+from ..errors import ArchscoutError, ConfigError, DataError, require
 from ..space import Architecture, Space
 from .base import CostModel, register_cost_model
 
@@ -113,6 +114,12 @@ class _ContextGP:
         self.models: dict[tuple, Any] = {}
         self.fallback: Any = None
 
+    def thetas(self) -> dict[str, Any]:
+        """The fitted kernel hyperparameters (log scale), per context and for the fallback: JSON-safe, so that a
+        saved proxy is rebuilt by refitting with them fixed (no optimisation, no pickle)."""
+        return {"contexts": [[list(k), m.kernel_.theta.tolist()] for k, m in self.models.items()],
+                "fallback": None if self.fallback is None else self.fallback.kernel_.theta.tolist()}
+
     @staticmethod
     def _split(space: Space) -> tuple[list[str], list[str]]:
         choices = [n for n, p in space.params.items() if getattr(p, "kind", "") == "choice" and not _is_numeric(p)]
@@ -137,17 +144,22 @@ class _ContextGP:
         sizes: list[int] = [len(getattr(space.params[n], "options", ())) for n in ctx]
         return math.prod(sizes)
 
-    def _gp(self, d: int, restarts: int = 3) -> Any:
+    def _gp(self, d: int, restarts: int = 3, theta: Sequence[float] | None = None) -> Any:
         gp = require("sklearn.gaussian_process", "proxy")
         kernels = require("sklearn.gaussian_process.kernels", "proxy")
         kernel = (kernels.ConstantKernel(1.0) * kernels.Matern(length_scale=np.ones(d), nu=1.5)
                   + kernels.WhiteKernel(1e-4, (1e-8, 1e-1)))
+        if theta is not None:  # rebuilt from a saved proxy: the fitted hyperparameters, kept fixed
+            return gp.GaussianProcessRegressor(kernel.clone_with_theta(np.asarray(theta)), normalize_y=True,
+                                               optimizer=None)
         return gp.GaussianProcessRegressor(kernel, normalize_y=True, n_restarts_optimizer=restarts,
                                            random_state=self.seed)
 
-    def fit(self, space: Space, archs: Sequence[Architecture], y: np.ndarray) -> _ContextGP:
+    def fit(self, space: Space, archs: Sequence[Architecture], y: np.ndarray,
+            thetas: Mapping[str, Any] | None = None) -> _ContextGP:
         import warnings
 
+        fixed = {tuple(k): t for k, t in thetas["contexts"]} if thetas else {}
         ctx, rest = self._split(space)
         x = self._features(space, archs, rest)
         keys = [tuple(a[n] for n in ctx) for a in archs]
@@ -156,13 +168,14 @@ class _ContextGP:
             short = False
             for key in sorted(set(keys), key=repr):
                 idx = [i for i, k in enumerate(keys) if k == key]
-                if len(idx) >= 4 * x.shape[1] or not ctx:
-                    self.models[key] = self._gp(x.shape[1]).fit(x[idx], y[idx])
+                if (len(idx) >= 4 * x.shape[1] or not ctx) and (not thetas or key in fixed):
+                    self.models[key] = self._gp(x.shape[1], theta=fixed.get(key)).fit(x[idx], y[idx])
                 else:
                     short = True
             if ctx and (short or len(self.models) < self._n_contexts(space, ctx)):
                 full = np.hstack([x, self._features(space, archs, ctx)])
-                self.fallback = self._gp(full.shape[1], restarts=0).fit(full, y)
+                theta = thetas.get("fallback") if thetas else None
+                self.fallback = self._gp(full.shape[1], restarts=0, theta=theta).fit(full, y)
         return self
 
     def predict(self, space: Space, archs: Sequence[Architecture]) -> np.ndarray:
@@ -215,7 +228,7 @@ def _make_sklearn(regressor: Any, seed: int) -> Any:
 class ProxyCostModel(CostModel):
     """A fitted regressor as a cheap cost model: ``predict(arch)`` is the proxy's estimate of ``metric``.
 
-    Build it with :func:`fit_proxy`, or load a saved one: ``ProxyCostModel(path="cycles.joblib")`` (what
+    Build it with :func:`fit_proxy`, or load a saved one: ``ProxyCostModel(path="cycles.json")`` (what
     ``create_cost_model("proxy", path=...)`` and a study header rebuild). The file holds the regressor, the space
     and the metric; it is checked against a digest kept in the config, so a study does not silently use a
     different proxy after the file was replaced.
@@ -235,7 +248,7 @@ class ProxyCostModel(CostModel):
     cheap = True
 
     def __init__(self, path: str | os.PathLike | None = None, metric: str | None = None, unit: str | None = None,
-                 digest: str | None = None, *, _state: Mapping[str, Any] | None = None) -> None:
+                 digest: str | None = None, *, _state: Mapping[str, Any] | None = None, _model: Any = None) -> None:
         if _state is None:
             if path is None:
                 raise ConfigError("a proxy cost model needs path=FILE (written by ProxyCostModel.save); "
@@ -252,10 +265,23 @@ class ProxyCostModel(CostModel):
         if metric is not None and metric != self._state["metric"]:
             raise ConfigError(f"proxy file predicts {self._state['metric']!r}, not {metric!r}")
         self.metric: str = self._state["metric"]
-        self.unit = unit if unit is not None else str(self._state.get("unit", ""))
+        self.unit = unit if unit is not None else str(self._state.get("unit") or _unit_of(self._state["metric"]))
         self.space: Space = Space.from_config(self._state["space"])
         self.log_target: bool = bool(self._state["log_target"])
-        self._model = self._state["model"]
+        self._model = _model if _model is not None else self._refit()
+
+    def _refit(self) -> Any:
+        """The regressor of a saved proxy, fitted again on its saved designs (the Gaussian process with its saved
+        hyperparameters fixed; the named ensembles with their seed): the same predictions, no pickle."""
+        st = self._state
+        try:
+            archs = [self.space.parse(a) for a in st["designs"]]
+            model = _make_regressor(st["regressor"], int(st["seed"]))
+            if isinstance(model, _ContextGP):
+                return model.fit(self.space, archs, np.asarray(st["targets"], dtype=float), thetas=st["thetas"])
+            return model.fit(self.space, archs, np.asarray(st["targets"], dtype=float))
+        except ArchscoutError as e:
+            raise DataError(f"proxy file {self.path!r} cannot be rebuilt: {e}") from None
 
     def predict(self, arch: Architecture) -> float:
         return float(self.predict_many([arch])[0])
@@ -277,12 +303,21 @@ class ProxyCostModel(CostModel):
                               f"does not carry its parameters {list(self.space.names)}: {e}") from None
 
     def save(self, path: str | os.PathLike) -> str:
-        """Write the proxy (regressor, space, metric) to ``path`` with joblib and return the path; the model then
-        round-trips through :meth:`to_config`."""
-        joblib = require("joblib", "proxy")
+        """Write the proxy to ``path`` (JSON: the metric, the space, the regressor's name and seed, the designs and
+        values it was fitted on and, for ``gp``, its fitted hyperparameters) and return the path; the model then
+        round-trips through :meth:`to_config`. Loading refits, so no pickle is ever read.
+
+        Raises:
+            ConfigError: the proxy uses a scikit-learn regressor instance (only named regressors are saved).
+        """
+        if self._state.get("regressor") is None:
+            raise ConfigError("only proxies with a named regressor (one of "
+                              f"{list(REGRESSORS)}) can be saved; fit with regressor='gp' or another name")
         path = os.fspath(path)
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        joblib.dump({"archscout_proxy": 1, **self._state}, path)
+        with open(path + ".tmp", "w", encoding="utf-8") as f:
+            json.dump({"archscout_proxy": 2, **self._state}, f)
+        os.replace(path + ".tmp", path)
         self.path, self.digest = path, _digest(path)
         return path
 
@@ -290,6 +325,15 @@ class ProxyCostModel(CostModel):
         if self.path is None:
             raise ConfigError("save the proxy first (proxy.save(path)) so that a study header can rebuild it")
         return {"name": self.name, "path": self.path, "metric": self.metric, "unit": self.unit, "digest": self.digest}
+
+
+_UNITS = {"ms": "ms", "s": "s", "mj": "mJ", "uj": "uJ", "mm2": "mm2", "mb": "MB", "m": "M", "mflops": "MFLOPs",
+          "pct": "%", "cycles": "cycles"}
+
+
+def _unit_of(metric: str) -> str:
+    """A unit read from a metric's name (``latency_ms`` -> ``ms``), else the name itself."""
+    return _UNITS.get(metric.rsplit("_", 1)[-1].lower(), metric)
 
 
 def _digest(path: str) -> str:
@@ -301,14 +345,14 @@ def _digest(path: str) -> str:
 
 
 def _load(path: str) -> dict[str, Any]:
-    joblib = require("joblib", "proxy")
     if not os.path.isfile(path):
         raise DataError(f"proxy file {path!r} does not exist; fit one with archscout.hardware.fit_proxy and save it")
     try:
-        state = joblib.load(path)
+        with open(path, encoding="utf-8") as f:
+            state = json.load(f)
     except Exception as e:  # noqa: BLE001 - any unreadable file is reported the same way
         raise DataError(f"cannot read proxy file {path!r}: {type(e).__name__}: {e}") from None
-    if not isinstance(state, dict) or state.get("archscout_proxy") != 1:
+    if not isinstance(state, dict) or state.get("archscout_proxy") != 2:
         raise DataError(f"{path!r} is not an archscout proxy file (write one with ProxyCostModel.save)")
     return state
 
@@ -358,7 +402,7 @@ def _records(source: Any, metric: str) -> tuple[Space, list[Architecture], np.nd
 
 
 def fit_proxy(source: Any, metric: str, *, regressor: Any = "gp", test_size: float = 0.2,
-              seed: int = 0, log_target: bool = True, unit: str = "", refit: bool = False) -> ProxyFit:
+              seed: int = 0, log_target: bool = True, unit: str | None = None, refit: bool = False) -> ProxyFit:
     """Fit a proxy of ``metric`` to logged records and measure it on held-out designs.
 
     Args:
@@ -368,7 +412,8 @@ def fit_proxy(source: Any, metric: str, *, regressor: Any = "gp", test_size: flo
             regressor (cloned; it sees :func:`design_features`).
         test_size: share of the distinct designs held out, in ``(0, 1)``; the split is random with ``seed``.
         log_target: fit ``log(metric)`` (needs positive values).
-        unit: the metric's unit, kept with the proxy.
+        unit: the metric's unit, kept with the proxy (default: read from the name, e.g. ``latency_ms`` -> ``ms``,
+            ``cycles`` -> ``cycles``; else the metric's name).
         refit: after scoring, fit again on every record (the report still describes the held-out split).
 
     Raises:
@@ -391,7 +436,8 @@ def fit_proxy(source: Any, metric: str, *, regressor: Any = "gp", test_size: flo
     test, train = order[:n_test], order[n_test:]
     model = _make_regressor(regressor, seed)
     t0 = time.perf_counter()
-    model.fit(space, [archs[i] for i in train], target[train])
+    fitted = [archs[i] for i in train]
+    model.fit(space, fitted, target[train])
     fit_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     raw = np.asarray(model.predict(space, [archs[i] for i in test]), dtype=float)
@@ -401,8 +447,12 @@ def fit_proxy(source: Any, metric: str, *, regressor: Any = "gp", test_size: flo
               "predict_us": predict_us}
     if refit:
         model = _make_regressor(regressor, seed)
-        model.fit(space, archs, target)
-    state = {"metric": metric, "unit": unit, "space": space.to_config(), "log_target": bool(log_target),
-             "model": model, "report": report}
-    proxy = ProxyCostModel(_state=state)
+        fitted = list(archs)
+        model.fit(space, fitted, target)
+    state = {"metric": metric, "unit": unit or _unit_of(metric), "space": space.to_config(),
+             "log_target": bool(log_target), "regressor": regressor if isinstance(regressor, str) else None,
+             "seed": seed, "designs": [str(a) for a in fitted],
+             "targets": [float(v) for v in (target[train] if not refit else target)], "report": report,
+             "thetas": model.thetas() if isinstance(model, _ContextGP) else None}
+    proxy = ProxyCostModel(_state=state, _model=model)
     return ProxyFit(proxy, report, tuple(archs[i] for i in test), y[test], pred)
