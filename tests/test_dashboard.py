@@ -279,9 +279,17 @@ def test_cli_errors(tmp_path, toy, capsys):
         _one_line_error(capsys, ["dashboard", str(toy[0]), "--port", str(busy.getsockname()[1])], "in use")
 
 
+def _default_sigint() -> None:
+    """In the child, before exec: Ctrl+C as from a shell, whatever the test process has blocked or ignored (a
+    blocked or ignored SIGINT is inherited across exec, and Python then never sees it)."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_cli_serves_and_prints_its_url(toy):
     proc = subprocess.Popen([sys.executable, "-m", "archscout", "dashboard", str(toy[0]), "--port", "0", "--quiet"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+                            preexec_fn=_default_sigint)
     try:
         line = proc.stdout.readline()  # type: ignore[union-attr]
         assert "http://127.0.0.1:" in line, (line, proc.stderr.read() if proc.poll() is not None else "")  # type: ignore[union-attr]
@@ -292,7 +300,15 @@ def test_cli_serves_and_prints_its_url(toy):
         conn.close()
     finally:
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=20) == 0
+        try:
+            _, err = proc.communicate(timeout=60)  # drains the pipes: a full pipe cannot block the child
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+            raise AssertionError(f"the dashboard did not stop on SIGINT; its stderr: {err[-2000:]}; this process: "
+                                 f"blocked {signal.pthread_sigmask(signal.SIG_BLOCK, [])}, "
+                                 f"SIGINT handler {signal.getsignal(signal.SIGINT)!r}") from None
+        assert proc.returncode == 0, err
 
 
 def test_import_archscout_does_not_load_the_dashboard():
