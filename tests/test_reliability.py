@@ -230,7 +230,8 @@ def test_soak_ten_thousand_trials_with_injected_failures(tmp_path):
     ev = FaultyEvaluator(rate=0.1, seed=7, hang_s=600)
     study = asc.create_study(SOAK_SPACE, objectives=["score"], strategy="random", storage=str(tmp_path / "soak.db"),
                              seed=0)
-    ex = asc.create_executor("process", workers=4, timeout_s=0.5, start_method="fork")
+    # the timeout cuts the injected hangs (600 s); 1.5 s leaves room for an ordinary trial on a busy machine
+    ex = asc.create_executor("process", workers=4, timeout_s=1.5, start_method="fork")
     study.optimize(ev, budget=10_000, executor=ex)
     trials = study.trials
     assert len(trials) == study.n_evaluated == 10_000
