@@ -18,7 +18,7 @@ from ..space.decisions import Ask, Decisions, decisions_of
 from ..space.params import Param
 from .surrogate import one_blas_thread
 
-__all__ = ["DecisionSpace", "Step", "fit_ridge", "normalized_scores", "rank_reward"]
+__all__ = ["DecisionSpace", "Step", "fit_ridge", "normalized_scores", "rank_reward", "softmax_of"]
 
 # One decision of a walk: (slot, chosen option index, allowed option indices or None when all are).
 Step = tuple[int, int, "tuple[int, ...] | None"]
@@ -169,6 +169,20 @@ def normalized_scores(scores: Sequence[float], kind: str = "rank") -> np.ndarray
     out = np.zeros(n)
     out[fin] = 0.5 if hi <= lo else (s[fin] - lo) / (hi - lo)
     return out
+
+
+def softmax_of(logits: np.ndarray, cache: list, slot: int, allowed: tuple[int, ...] | None) -> np.ndarray:
+    """Softmax probabilities of ``slot``'s allowed options (all when ``allowed`` is None; that case is kept in
+    ``cache[slot]`` until the caller resets it to None): the policy of the policy-gradient strategies."""
+    if allowed is None:
+        p = cache[slot]
+        if p is None:
+            e = np.exp(logits - logits.max())
+            p = cache[slot] = e / e.sum()
+        return p
+    z = logits[list(allowed)]
+    e = np.exp(z - z.max())
+    return e / e.sum()
 
 
 def rank_reward(told: list[float], score: float) -> float:

@@ -26,7 +26,7 @@ from ..errors import ConfigError
 from ..results import Candidate, Result
 from ..space import Architecture
 from .base import Capabilities, Strategy, score_from_json, score_to_json
-from .decisions import DecisionSpace, Step, rank_reward
+from .decisions import DecisionSpace, Step, rank_reward, softmax_of
 
 __all__ = ["STRATEGY_CLASSES", "Reinforce"]
 
@@ -68,16 +68,7 @@ class Reinforce(Strategy):
     # --- policy ---------------------------------------------------------------------------------------
     def _distribution(self, slot: int, allowed: tuple[int, ...] | None) -> np.ndarray:
         """Probabilities of the allowed options of ``slot`` (all options when ``allowed`` is None)."""
-        if allowed is None:
-            p = self._probs[slot]
-            if p is None:
-                z = self._logits[slot]
-                e = np.exp(z - z.max())
-                p = self._probs[slot] = e / e.sum()
-            return p
-        z = self._logits[slot][list(allowed)]
-        e = np.exp(z - z.max())
-        return e / e.sum()
+        return softmax_of(self._logits[slot], self._probs, slot, allowed)
 
     def probabilities(self, slot: int) -> np.ndarray:
         """The policy's probabilities over the options of decision ``slot``, shape ``(n_options,)`` (slots
